@@ -4,7 +4,8 @@
 # tools module with pinned versions. Binaries are cached outside the repository, keyed by
 # version, and reused when present.
 #
-#   tools/runtime/build-tools.sh          build what is missing, print the bin directory
+#   tools/runtime/build-tools.sh [all|runtime|kube|kubectl|etcd|nats]
+#       build what is missing (default all), print the bin directory on stdout
 #
 # Environment: NXC_CACHE (default ~/.cache/nexus-connector).
 set -euo pipefail
@@ -96,6 +97,18 @@ GO
     log "etcd $ETCD_VERSION built in $((SECONDS - start))s"
 }
 
+build_kubectl() {
+    local out="$bin/kubectl-$K8S_VERSION" mod="$cache/src/kube-$K8S_VERSION"
+    [ -x "$out" ] && return 0
+    build_kube
+    local start=$SECONDS
+    log "building kubectl $K8S_VERSION"
+    printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n' > "$mod/kubectl.go"
+    (cd "$mod" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+    build_in "$mod" k8s.io/kubernetes/cmd/kubectl "$out"
+    log "kubectl $K8S_VERSION built in $((SECONDS - start))s"
+}
+
 build_natscli() {
     local out="$bin/nats-$NATSCLI_VERSION"
     [ -x "$out" ] && return 0
@@ -110,13 +123,16 @@ build_natscli() {
 
 what=${1:-all}
 case "$what" in
-    all) build_etcd; build_natscli; build_kube ;;
+    all) build_etcd; build_natscli; build_kube; build_kubectl ;;
+    runtime) build_etcd; build_kube ;;
     kube) build_kube ;;
+    kubectl) build_kubectl ;;
     etcd) build_etcd ;;
     nats) build_natscli ;;
     *) log "usage: $0 [all|kube|etcd|nats]"; exit 2 ;;
 esac
 ln -sf "kube-apiserver-$K8S_VERSION" "$bin/kube-apiserver"
+ln -sf "kubectl-$K8S_VERSION" "$bin/kubectl"
 ln -sf "etcd-$ETCD_VERSION" "$bin/etcd"
 ln -sf "nats-$NATSCLI_VERSION" "$bin/nats"
 echo "$bin"
