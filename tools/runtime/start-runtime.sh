@@ -130,8 +130,13 @@ start_etcd() {
         --quota-backend-bytes 4294967296 --log-level warn "${fsync[@]}" \
         >"$dir/logs/etcd.log" 2>&1 &
     echo $! > "$dir/etcd.pid"
-    wait_for 60 etcd curl -sf "http://127.0.0.1:$NXC_RT_ETCD_PORT/health" ||
+    wait_for 60 etcd etcd_healthy "$(cat "$dir/etcd.pid")" ||
         die "etcd did not become healthy; see $dir/logs/etcd.log"
+}
+
+etcd_healthy() {
+    kill -0 "$1" 2>/dev/null || die "etcd exited; see $dir/logs/etcd.log"
+    curl -sf "http://127.0.0.1:$NXC_RT_ETCD_PORT/health"
 }
 
 start_apiserver() {
@@ -149,14 +154,21 @@ start_apiserver() {
         --service-account-signing-key-file "$dir/pki/sa.key" \
         --service-cluster-ip-range 10.96.0.0/24 \
         --authorization-mode RBAC \
+        --endpoint-reconciler-type none \
         --enable-priority-and-fairness=false \
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 \
         --cert-dir "$dir/pki/apiserver" \
         --profiling=false \
         >"$dir/logs/kube-apiserver.log" 2>&1 &
     echo $! > "$dir/kube-apiserver.pid"
-    wait_for 120 apiserver admin_curl "$dir" "$NXC_RT_SERVER/readyz" ||
+    wait_for 120 apiserver ready_or_dead "$dir" "$(cat "$dir/kube-apiserver.pid")" ||
         die "kube-apiserver did not become ready; see $dir/logs/kube-apiserver.log"
+}
+
+# Succeeds when /readyz answers; exits the script at once if the process died.
+ready_or_dead() {
+    kill -0 "$2" 2>/dev/null || die "kube-apiserver exited; see $1/logs/kube-apiserver.log"
+    admin_curl "$1" "$NXC_RT_SERVER/readyz"
 }
 
 stop_pid() { # FILE
@@ -206,14 +218,13 @@ install_crds() { # DIR CRD_DIR
     [ -d "$crds" ] || die "no CRD directory $crds"
     # shellcheck disable=SC1091
     . "$dir/env"
+    local body
     for f in "$crds"/*.yaml; do
-        admin_curl "$dir" -X POST -H 'Content-Type: application/yaml' --data-binary "@$f" \
-            "$NXC_RT_SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions" \
-            -o /dev/null 2>/dev/null ||
-            admin_curl "$dir" -o /dev/null -X PATCH \
-                -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$f" \
-                "$NXC_RT_SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$(sed -n 's/^  name: *//p' "$f" | head -1)?fieldManager=start-runtime&force=true" ||
-            die "could not install $f"
+        # Current API servers reject `uniqueItems: true` in structural schemas (quadratic
+        # validation); some generated datamodels still carry it, so it is dropped here.
+        body=$(sed '/^ *uniqueItems: true *$/d' "$f")
+        name=$(sed -n 's/^  name: *//p' "$f" | head -1)
+        apply_yaml "$dir" /apis/apiextensions.k8s.io/v1/customresourcedefinitions "$name" "$body"
     done
     for f in "$crds"/*.yaml; do
         name=$(sed -n 's/^  name: *//p' "$f" | head -1)
@@ -239,9 +250,10 @@ subjects:
 }
 
 apply_yaml() { # DIR COLLECTION_PATH NAME YAML — server-side apply
-    admin_curl "$1" -o /dev/null -X PATCH -H 'Content-Type: application/apply-patch+yaml' \
-        --data-binary "$4" "$NXC_RT_SERVER$2/$3?fieldManager=start-runtime&force=true" ||
-        die "could not apply $3"
+    local out
+    out=$(admin_curl "$1" -X PATCH -H 'Content-Type: application/apply-patch+yaml' \
+        --data-binary "$4" "$NXC_RT_SERVER$2/$3?fieldManager=start-runtime&force=true" 2>&1) ||
+        die "could not apply $3: $(grep -m1 '"message"' <<<"$out" || echo "$out")"
 }
 
 crd_established() {
