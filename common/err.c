@@ -26,10 +26,18 @@ const char *nxc_error_last(void)
 
 void nxc_error_wrap(const char *prefix)
 {
-    char tmp[MSG_MAX];
+    size_t plen = strlen(prefix), mlen = strlen(last_msg);
 
-    snprintf(tmp, sizeof(tmp), "%s: %s", prefix, last_msg);
-    memcpy(last_msg, tmp, sizeof(last_msg));
+    /* keep the prefix whole and cut the old message if both do not fit */
+    if (plen + 2 >= MSG_MAX)
+        plen = MSG_MAX - 3;
+    if (plen + 2 + mlen >= MSG_MAX)
+        mlen = MSG_MAX - 1 - plen - 2;
+    memmove(last_msg + plen + 2, last_msg, mlen);
+    memcpy(last_msg, prefix, plen);
+    last_msg[plen] = ':';
+    last_msg[plen + 1] = ' ';
+    last_msg[plen + 2 + mlen] = '\0';
 }
 
 void nxc_error_clear(void)

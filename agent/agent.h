@@ -1,0 +1,149 @@
+/*
+ * agent: the nexus-agent daemon's shared state. One loop thread owns the store, the clock,
+ * the write client and every map here; watch threads (one per type), consumer threads (one
+ * per peer) and cnats callbacks only post copies of what they got to the loop's queue.
+ *
+ * Flow (DESIGN §5): a watch event is a local change when a plane's canonical hash differs
+ * from the LMDB record: the loop bumps that plane's vector, stamps the HLC, stores the record
+ * and the encoded event in the outbox in one transaction, commits, then publishes. A message
+ * from a peer is compared plane by plane against the record: dominating content is written to
+ * the runtime, stale content skipped, concurrent content resolved by (HLC, runtime id) the
+ * same way on both sides; the record is committed and only then the message acked.
+ */
+#ifndef NXC_AGENT_H
+#define NXC_AGENT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cfg.h"
+#include "event.h"
+#include "kube.h"
+#include "queue.h"
+#include "store.h"
+#include "strmap.h"
+#include "vv.h"
+
+/* Queue item kinds. */
+enum item_kind {
+    ITEM_WATCH = 1,     /* a watch or list event of a local object */
+    ITEM_LIST_BEGIN,    /* a complete list of a type starts (or restarts) */
+    ITEM_LIST_END,      /* ... and ended: absent known objects are deletes */
+    ITEM_REMOTE,        /* a message from a peer's stream */
+    ITEM_PUB_ACK,       /* a publish was acknowledged or failed */
+    ITEM_BATCH_DONE,    /* internal: marks the end of a consumer batch */
+};
+
+/* Producer classes, each with its own queue bound. */
+enum item_class { CLS_FREE = 0, CLS_WATCH = 1, CLS_REMOTE = 2 };
+
+struct agent;
+
+/* One replicated type and its watch thread. */
+typedef struct type_state {
+    struct agent *agent;
+    nxc_kube_gvr gvr;     /* strings borrowed from the config */
+    char kind[128];       /* learned from the first object seen, for creates */
+    char prefix[512];     /* store key prefix "group/resource/" */
+    nxc_strmap *seen;     /* loop-owned: keys seen by the complete list in progress */
+    pthread_t thread;
+    int started;
+    atomic_int listed;    /* 1 once a complete list went through */
+    atomic_int watching;  /* 1 while a watch stream is open */
+} type_state;
+
+/* One peer and its consumer thread. */
+typedef struct peer_state {
+    struct agent *agent;
+    const nxc_cfg_peer *cfg;
+    char stream[96];      /* NXC_<peer> */
+    char durable[96];     /* nxc-<self> */
+    char position[128];   /* store position name */
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t done;  /* the loop finished the batch the thread posted */
+    int outstanding;      /* messages posted and not yet finished by the loop */
+    atomic_int reachable; /* the peer's stream answered recently */
+} peer_state;
+
+typedef struct item {
+    nxc_qitem q;
+    type_state *type;           /* ITEM_WATCH, ITEM_LIST_* */
+    enum nxc_kube_event ev;     /* ITEM_WATCH; 0 = object seen in a list */
+    json_t *obj;                /* ITEM_WATCH: owned */
+    peer_state *peer;           /* ITEM_REMOTE */
+    nxc_bus_msg *msg;           /* ITEM_REMOTE: owned */
+    char *msg_id;               /* ITEM_PUB_ACK: owned */
+    int ok;                     /* ITEM_PUB_ACK */
+} item;
+
+/* Counters, read by /metrics from another thread. */
+typedef struct agent_stats {
+    atomic_ullong local_changes;     /* local changes recorded */
+    atomic_ullong published;         /* publishes acknowledged by JetStream */
+    atomic_ullong publish_failures;  /* publishes that failed or timed out (retried) */
+    atomic_ullong applied;           /* remote changes written to the runtime */
+    atomic_ullong skipped_stale;     /* remote planes older than ours */
+    atomic_ullong echoes;            /* watch events that were our own writes or no-ops */
+    atomic_ullong conflicts;         /* concurrent versions resolved */
+    atomic_ullong apply_errors;      /* remote changes the runtime refused */
+    atomic_ullong malformed;         /* peer messages that could not be decoded */
+    atomic_ullong runtime_writes;    /* create/update/delete calls made */
+    atomic_ullong relists;           /* complete lists of a type */
+    atomic_ullong outbox;            /* events waiting for a JetStream ack */
+    atomic_ullong bus_reconnects;    /* NATS reconnections */
+} agent_stats;
+
+typedef struct agent {
+    nxc_cfg *cfg;
+    nxc_kube_config *kcfg;
+    nxc_kube *kube;             /* the loop's client for writes */
+    nxc_store *store;
+    nxc_bus *bus;
+    nxc_queue *queue;
+    nxc_hlc hlc;
+    volatile int stop;          /* set by the signal handler */
+    atomic_int bus_up;          /* NATS connected */
+
+    type_state *types;
+    size_t ntypes;
+    peer_state *peers;
+    size_t npeers;
+
+    nxc_strmap *inflight;       /* msg id -> (key, time): published, ack not yet in */
+    int64_t last_sweep_ms;      /* last outbox sweep */
+    atomic_int resend_all;      /* reconnected: sweep the outbox now */
+
+    char stream[96];            /* our own stream, NXC_<self> */
+    agent_stats stats;
+    struct http_server *http;
+} agent;
+
+/* loop.c: runs until stop or a store failure (-1) */
+int agent_loop(agent *a);
+/* watch.c */
+int watch_start(agent *a, type_state *t);
+/* consume.c */
+int consume_start(agent *a, peer_state *p);
+void consume_finished(peer_state *p, int n);
+/* publish.c */
+void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const char *reason);
+void publish_on_conn(void *ctx, int up);
+int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key);
+void publish_sweep(agent *a);
+void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);
+void publish_batch_flush(agent *a);
+void publish_batch_discard(void);
+/* http.c */
+struct http_server *http_start(agent *a, const char *listen);
+void http_stop(struct http_server *h);
+
+int64_t now_ms(void);
+item *item_new(int kind, int cls);
+void item_free(item *it);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * consume: one thread per peer. It fetches the peer's stream through a durable pull consumer
+ * (named after this runtime, so it resumes where it stopped across restarts), posts each
+ * message to the loop, and waits until the loop has finished the batch before fetching more:
+ * memory stays bounded by the batch, whatever the backlog. The loop acks each message only
+ * after its runtime write and LMDB commit.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+
+#define FETCH_BATCH 128
+#define FETCH_WAIT_MS 1000
+#define RETRY_MS 1000
+
+void consume_finished(peer_state *p, int n)
+{
+    pthread_mutex_lock(&p->mu);
+    p->outstanding -= n;
+    if (p->outstanding <= 0)
+        pthread_cond_signal(&p->done);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pause_ms(agent *a, long ms)
+{
+    while (ms > 0 && !a->stop) {
+        long step = ms < 100 ? ms : 100;
+
+        usleep((useconds_t)step * 1000);
+        ms -= step;
+    }
+}
+
+static void *consume_main(void *arg)
+{
+    peer_state *p = arg;
+    agent *a = p->agent;
+    nxc_bus_consumer *c = NULL;
+    int warned = 0;
+
+    while (!a->stop) {
+        nxc_bus_msg **msgs = NULL;
+        int n = 0, rc;
+
+        if (!c) {
+            rc = nxc_bus_consumer_open(a->bus, p->stream, p->durable, 0, &c);
+            if (rc) {
+                if (!warned)
+                    NXC_WARN("consume", "event=peer-stream-unavailable peer=%s stream=%s "
+                                        "err=\"%s\" action=retry",
+                             p->cfg->id, p->stream, nxc_error_last());
+                warned = 1;
+                atomic_store(&p->reachable, 0);
+                pause_ms(a, RETRY_MS);
+                continue;
+            }
+            warned = 0;
+            NXC_INFO("consume", "event=consuming peer=%s stream=%s durable=%s", p->cfg->id,
+                     p->stream, p->durable);
+        }
+        rc = nxc_bus_fetch(c, FETCH_BATCH, FETCH_WAIT_MS, &msgs, &n);
+        if (rc == NXC_EAGAIN) {
+            atomic_store(&p->reachable, 1);
+            continue;
+        }
+        if (rc) {
+            atomic_store(&p->reachable, 0);
+            NXC_DEBUG("consume", "event=fetch-failed peer=%s err=\"%s\"", p->cfg->id,
+                      nxc_error_last());
+            pause_ms(a, RETRY_MS / 4);
+            continue;
+        }
+        atomic_store(&p->reachable, 1);
+        pthread_mutex_lock(&p->mu);
+        p->outstanding += n;
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < n; i++) {
+            item *it = item_new(ITEM_REMOTE, CLS_REMOTE);
+
+            if (!it || (it->peer = p, it->msg = msgs[i], nxc_queue_post(a->queue, &it->q)) != 0) {
+                /* shutting down: the message is redelivered after AckWait */
+                if (it)
+                    item_free(it);
+                else
+                    nxc_bus_msg_free(msgs[i]);
+                consume_finished(p, 1);
+            }
+        }
+        free(msgs);
+        pthread_mutex_lock(&p->mu);
+        while (p->outstanding > 0 && !a->stop)
+            pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    nxc_bus_consumer_close(c);
+    return NULL;
+}
+
+int consume_start(agent *a, peer_state *p)
+{
+    p->agent = a;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (pthread_create(&p->thread, NULL, consume_main, p) != 0)
+        return nxc_error_set(NXC_ERROR, "could not start the consumer thread");
+    p->started = 1;
+    return NXC_OK;
+}

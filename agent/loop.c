@@ -1,0 +1,911 @@
+/*
+ * loop: the agent's single owner of state. It takes items from the queue in batches, handles
+ * each inside one LMDB write transaction, commits, and only then publishes the batch's local
+ * changes and acks the batch's peer messages — so nothing is announced or acknowledged that
+ * is not durable. See agent.h for the overall flow.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+
+#define BATCH_MAX 256
+#define APPLY_RETRIES 5
+
+enum action { ACT_ACK = 0, ACT_NAK = 1 };
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+item *item_new(int kind, int cls)
+{
+    item *it = calloc(1, sizeof(*it));
+
+    if (!it)
+        return NULL;
+    it->q.kind = kind;
+    it->q.cls = cls;
+    return it;
+}
+
+void item_free(item *it)
+{
+    if (!it)
+        return;
+    json_decref(it->obj);
+    if (it->msg)
+        nxc_bus_msg_free(it->msg);
+    free(it->msg_id);
+    free(it);
+}
+
+static const char *str_at(const json_t *obj, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(obj, a);
+
+    if (b)
+        v = json_object_get(v, b);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int make_key(const char *group, const char *resource, const char *ns, const char *name,
+                    char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/%s/%s/%s", group, resource, ns ? ns : "", name);
+
+    return (n < 0 || (size_t)n >= len) ? NXC_ELIMIT : NXC_OK;
+}
+
+/* resourceVersions are compared as numbers (etcd revisions); 0 when either is not one. */
+static int rv_not_newer(const char *ev_rv, const char *rec_rv)
+{
+    char *e1, *e2;
+    unsigned long long a, b;
+
+    if (!ev_rv || !*ev_rv || !*rec_rv)
+        return 0;
+    errno = 0;
+    a = strtoull(ev_rv, &e1, 10);
+    b = strtoull(rec_rv, &e2, 10);
+    if (errno || *e1 || *e2)
+        return 0;
+    return a <= b;
+}
+
+static void rec_set_meta(nxc_store_rec *r, const json_t *obj)
+{
+    const char *rv = str_at(obj, "metadata", "resourceVersion");
+    const char *uid = str_at(obj, "metadata", "uid");
+
+    if (rv)
+        snprintf(r->rv, sizeof(r->rv), "%s", rv);
+    if (uid)
+        snprintf(r->uid, sizeof(r->uid), "%s", uid);
+}
+
+static type_state *type_of(agent *a, const char *group, const char *resource)
+{
+    for (size_t i = 0; i < a->ntypes; i++)
+        if (strcmp(a->types[i].gvr.group, group) == 0 &&
+            strcmp(a->types[i].gvr.resource, resource) == 0)
+            return &a->types[i];
+    return NULL;
+}
+
+static int get_rec(nxc_store_txn *txn, const char *key, nxc_store_rec **out, int *fresh)
+{
+    int rc = nxc_store_get(txn, key, out);
+
+    *fresh = 0;
+    if (rc == NXC_ENOTFOUND) {
+        *out = nxc_store_rec_new();
+        *fresh = 1;
+        return *out ? NXC_OK : nxc_error_set(NXC_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+/* Fills ev's identity from a type and object names. */
+static void event_ident(nxc_event *ev, const agent *a, const type_state *t, const char *ns,
+                        const char *name)
+{
+    snprintf(ev->origin, sizeof(ev->origin), "%s", a->cfg->runtime_id);
+    snprintf(ev->group, sizeof(ev->group), "%s", t->gvr.group);
+    snprintf(ev->version, sizeof(ev->version), "%s", t->gvr.version);
+    snprintf(ev->resource, sizeof(ev->resource), "%s", t->gvr.resource);
+    snprintf(ev->kind, sizeof(ev->kind), "%s", t->kind);
+    snprintf(ev->ns, sizeof(ev->ns), "%s", ns ? ns : "");
+    snprintf(ev->name, sizeof(ev->name), "%s", name);
+}
+
+/* Copies the record's plane bookkeeping into an event (data is set by the caller). */
+static int event_planes_from(nxc_event *ev, const nxc_store_rec *r)
+{
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        ev->plane[p].vv = nxc_vv_dup(r->plane[p].vv);
+        if (!ev->plane[p].vv)
+            return nxc_error_set(NXC_ENOMEM, "out of memory");
+        ev->plane[p].hlc = r->plane[p].hlc;
+        memcpy(ev->plane[p].by, r->plane[p].by, sizeof(ev->plane[p].by));
+        memcpy(ev->plane[p].hash, r->plane[p].hash, NXC_CODEC_HASH_LEN);
+    }
+    return NXC_OK;
+}
+
+static const char *plane_names(unsigned mask)
+{
+    switch (mask & 3) {
+    case 1: return "spec";
+    case 2: return "status";
+    case 3: return "spec,status";
+    default: return "none";
+    }
+}
+
+/*
+ * A local object as the runtime shows it (watch, list, or a read before an apply). Planes
+ * whose hash differs from the record are local changes: bump, stamp, store, publish.
+ * Returns NXC_OK; *changed (may be NULL) gets the mask of changed planes.
+ */
+static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj,
+                        unsigned *changed_out)
+{
+    const char *name = str_at(obj, "metadata", "name");
+    const char *ns = str_at(obj, "metadata", "namespace");
+    const char *rv = str_at(obj, "metadata", "resourceVersion");
+    const char *uid = str_at(obj, "metadata", "uid");
+    const char *kind = str_at(obj, "kind", NULL);
+    char key[640];
+    nxc_store_rec *r = NULL;
+    json_t *content[NXC_PLANE_COUNT] = {NULL, NULL};
+    unsigned char hash[NXC_PLANE_COUNT][NXC_CODEC_HASH_LEN];
+    nxc_event ev;
+    unsigned changed = 0;
+    int fresh, rc;
+
+    memset(&ev, 0, sizeof(ev));
+    if (changed_out)
+        *changed_out = 0;
+    if (!name)
+        return nxc_error_set(NXC_EINVALID, "object without metadata.name");
+    if (kind && !t->kind[0])
+        snprintf(t->kind, sizeof(t->kind), "%s", kind);
+    rc = make_key(t->gvr.group, t->gvr.resource, ns, name, key, sizeof(key));
+    if (rc)
+        return nxc_error_set(rc, "object key too long");
+    rc = get_rec(txn, key, &r, &fresh);
+    if (rc)
+        return rc;
+    /* an event no newer than what we recorded for the same object tells nothing new (it can
+     * be an intermediate state of our own two-step write) */
+    if (!fresh && !r->tombstone && uid && strcmp(uid, r->uid) == 0 && rv_not_newer(rv, r->rv)) {
+        atomic_fetch_add(&a->stats.echoes, 1);
+        goto out;
+    }
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        rc = nxc_codec_plane_get(obj, p, &content[p]);
+        if (!rc)
+            rc = nxc_codec_hash(content[p], hash[p]);
+        if (rc)
+            goto out;
+        if (fresh || r->tombstone || !r->plane[p].has_hash ||
+            memcmp(hash[p], r->plane[p].hash, NXC_CODEC_HASH_LEN) != 0)
+            changed |= 1u << p;
+    }
+    rec_set_meta(r, obj);
+    if (!changed) {
+        atomic_fetch_add(&a->stats.echoes, 1);
+        rc = nxc_store_put(txn, key, r);
+        goto out;
+    }
+    ev.hlc = nxc_hlc_now(&a->hlc);
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        if (!(changed & (1u << p)))
+            continue;
+        rc = nxc_vv_bump(r->plane[p].vv, a->cfg->runtime_id);
+        if (rc)
+            goto out;
+        r->plane[p].hlc = ev.hlc;
+        snprintf(r->plane[p].by, sizeof(r->plane[p].by), "%s", a->cfg->runtime_id);
+        memcpy(r->plane[p].hash, hash[p], NXC_CODEC_HASH_LEN);
+        r->plane[p].has_hash = 1;
+    }
+    r->tombstone = 0;
+    r->tombstone_at = 0;
+    if (!r->origin[0])
+        snprintf(r->origin, sizeof(r->origin), "%s", a->cfg->runtime_id);
+    rc = nxc_store_put(txn, key, r);
+    if (rc)
+        goto out;
+    ev.op = NXC_EVENT_UPSERT;
+    event_ident(&ev, a, t, ns, name);
+    rc = event_planes_from(&ev, r);
+    if (rc)
+        goto out;
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        ev.plane[p].data = content[p];
+        content[p] = NULL;
+    }
+    rc = publish_event(a, txn, &ev, key);
+    if (rc)
+        goto out;
+    atomic_fetch_add(&a->stats.local_changes, 1);
+    {
+        char *svv = nxc_vv_format(r->plane[0].vv), *tvv = nxc_vv_format(r->plane[1].vv);
+
+        NXC_INFO("agent", "event=local-change op=upsert key=%s planes=%s spec_vv=%s status_vv=%s",
+                 key, plane_names(changed), svv ? svv : "", tvv ? tvv : "");
+        free(svv);
+        free(tvv);
+    }
+    if (changed_out)
+        *changed_out = changed;
+out:
+    for (int p = 0; p < NXC_PLANE_COUNT; p++)
+        json_decref(content[p]);
+    nxc_event_clear(&ev);
+    nxc_store_rec_free(r);
+    return rc;
+}
+
+/* A local object is gone: record a tombstone (a spec-plane change) and publish the delete. */
+static int local_delete(agent *a, nxc_store_txn *txn, type_state *t, const char *key,
+                        const char *ns, const char *name)
+{
+    nxc_store_rec *r = NULL;
+    nxc_event ev;
+    int rc;
+
+    memset(&ev, 0, sizeof(ev));
+    rc = nxc_store_get(txn, key, &r);
+    if (rc == NXC_ENOTFOUND)
+        return NXC_OK;
+    if (rc)
+        return rc;
+    if (r->tombstone) { /* the echo of a delete we applied */
+        atomic_fetch_add(&a->stats.echoes, 1);
+        goto out;
+    }
+    ev.hlc = nxc_hlc_now(&a->hlc);
+    rc = nxc_vv_bump(r->plane[NXC_PLANE_SPEC].vv, a->cfg->runtime_id);
+    if (rc)
+        goto out;
+    r->plane[NXC_PLANE_SPEC].hlc = ev.hlc;
+    snprintf(r->plane[NXC_PLANE_SPEC].by, sizeof(r->plane[0].by), "%s", a->cfg->runtime_id);
+    r->tombstone = 1;
+    r->tombstone_at = (uint64_t)now_ms();
+    rc = nxc_store_put(txn, key, r);
+    if (rc)
+        goto out;
+    ev.op = NXC_EVENT_DELETE;
+    event_ident(&ev, a, t, ns, name);
+    rc = event_planes_from(&ev, r);
+    if (rc)
+        goto out;
+    rc = publish_event(a, txn, &ev, key);
+    if (rc)
+        goto out;
+    atomic_fetch_add(&a->stats.local_changes, 1);
+    {
+        char *svv = nxc_vv_format(r->plane[0].vv);
+
+        NXC_INFO("agent", "event=local-change op=delete key=%s spec_vv=%s", key, svv ? svv : "");
+        free(svv);
+    }
+out:
+    nxc_event_clear(&ev);
+    nxc_store_rec_free(r);
+    return rc;
+}
+
+/* Splits a store key "group/resource/ns/name" into ns and name (pointers into buf). */
+static int split_key(const char *key, char *buf, size_t len, const char **ns, const char **name)
+{
+    char *p;
+
+    if (strlen(key) >= len)
+        return -1;
+    memcpy(buf, key, strlen(key) + 1);
+    p = strchr(buf, '/');
+    if (!p)
+        return -1;
+    p = strchr(p + 1, '/');
+    if (!p)
+        return -1;
+    *ns = p + 1;
+    p = strchr(p + 1, '/');
+    if (!p)
+        return -1;
+    *p = '\0';
+    *name = p + 1;
+    return 0;
+}
+
+struct absent {
+    nxc_strmap *seen;
+    char **keys;
+    size_t n, cap;
+};
+
+static int collect_absent(void *ctx, const char *key, const nxc_store_rec *r)
+{
+    struct absent *ab = ctx;
+    char **grown;
+
+    int seen;
+
+    nxc_strmap_get(ab->seen, key, &seen);
+    if (r->tombstone || seen)
+        return 0;
+    if (ab->n == ab->cap) {
+        ab->cap = ab->cap ? ab->cap * 2 : 64;
+        grown = realloc(ab->keys, ab->cap * sizeof(char *));
+        if (!grown)
+            return NXC_ENOMEM;
+        ab->keys = grown;
+    }
+    ab->keys[ab->n] = strdup(key);
+    if (!ab->keys[ab->n])
+        return NXC_ENOMEM;
+    ab->n++;
+    return 0;
+}
+
+/* A complete list of t ended: every live record of t the list did not show was deleted
+ * while nobody watched. */
+static int list_end(agent *a, nxc_store_txn *txn, type_state *t, nxc_strmap *seen)
+{
+    struct absent ab = {seen, NULL, 0, 0};
+    int rc;
+
+    rc = nxc_store_foreach(txn, t->prefix, collect_absent, &ab);
+    for (size_t i = 0; i < ab.n; i++) {
+        char buf[640];
+        const char *ns, *name;
+
+        if (!rc && split_key(ab.keys[i], buf, sizeof(buf), &ns, &name) == 0)
+            rc = local_delete(a, txn, t, ab.keys[i], ns, name);
+        free(ab.keys[i]);
+    }
+    free(ab.keys);
+    nxc_strmap_clear(seen);
+    atomic_fetch_add(&a->stats.relists, 1);
+    atomic_store(&t->listed, 1);
+    return rc;
+}
+
+/* Builds a new object for t from an event's planes. */
+static json_t *object_from_event(const type_state *t, const nxc_event *ev)
+{
+    json_t *obj = json_object(), *meta = json_object();
+    char api[320];
+
+    if (!obj || !meta)
+        goto fail;
+    if (*t->gvr.group)
+        snprintf(api, sizeof(api), "%s/%s", t->gvr.group, t->gvr.version);
+    else
+        snprintf(api, sizeof(api), "%s", t->gvr.version);
+    json_object_set_new(obj, "apiVersion", json_string(api));
+    json_object_set_new(obj, "kind", json_string(ev->kind[0] ? ev->kind : t->kind));
+    json_object_set_new(meta, "name", json_string(ev->name));
+    if (ev->ns[0])
+        json_object_set_new(meta, "namespace", json_string(ev->ns));
+    json_object_set_new(obj, "metadata", meta);
+    meta = NULL;
+    for (int p = 0; p < NXC_PLANE_COUNT; p++)
+        if (ev->plane[p].data && nxc_codec_plane_put(obj, p, ev->plane[p].data) != NXC_OK)
+            goto fail;
+    return obj;
+fail:
+    json_decref(meta);
+    json_decref(obj);
+    return NULL;
+}
+
+/* Which planes of an upsert to take, and whether any plane was concurrent. */
+static unsigned decide_upsert(agent *a, const nxc_event *ev, const nxc_store_rec *r,
+                              const char *key, unsigned *concurrent)
+{
+    unsigned take = 0;
+
+    *concurrent = 0;
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        enum nxc_vv_order o = nxc_vv_compare(ev->plane[p].vv, r->plane[p].vv);
+
+        if (o == NXC_VV_DOMINATES) {
+            take |= 1u << p;
+        } else if (o == NXC_VV_CONCURRENT) {
+            int in_wins = nxc_vv_a_wins(ev->plane[p].hlc, ev->plane[p].by, r->plane[p].hlc,
+                                        r->plane[p].by);
+
+            *concurrent |= 1u << p;
+            if (in_wins)
+                take |= 1u << p;
+            NXC_WARN("agent",
+                     "event=conflict key=%s plane=%s winner=%s loser=%s winner_hlc=%" PRIu64,
+                     key, p ? "status" : "spec", in_wins ? ev->plane[p].by : r->plane[p].by,
+                     in_wins ? r->plane[p].by : ev->plane[p].by,
+                     in_wins ? ev->plane[p].hlc : r->plane[p].hlc);
+        }
+    }
+    (void)a;
+    return take;
+}
+
+/* Records in r that planes in mask took the event's version (hash from the written object). */
+static int rec_take(nxc_store_rec *r, const nxc_event *ev, unsigned take, unsigned concurrent,
+                    const json_t *written)
+{
+    for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+        int rc;
+
+        if (!((take | concurrent) & (1u << p)))
+            continue;
+        rc = nxc_vv_merge(r->plane[p].vv, ev->plane[p].vv);
+        if (rc)
+            return rc;
+        if (!(take & (1u << p)))
+            continue;
+        r->plane[p].hlc = ev->plane[p].hlc;
+        memcpy(r->plane[p].by, ev->plane[p].by, sizeof(r->plane[p].by));
+        if (written) {
+            json_t *c = NULL;
+
+            rc = nxc_codec_plane_get(written, p, &c);
+            if (!rc)
+                rc = nxc_codec_hash(c, r->plane[p].hash);
+            json_decref(c);
+            if (rc)
+                return rc;
+        } else {
+            memcpy(r->plane[p].hash, ev->plane[p].hash, NXC_CODEC_HASH_LEN);
+        }
+        r->plane[p].has_hash = 1;
+    }
+    return NXC_OK;
+}
+
+/* Outcome of one remote message. */
+typedef struct outcome {
+    enum action act;
+    long delay_ms;
+} outcome;
+
+static outcome retry_later(long ms)
+{
+    return (outcome){ACT_NAK, ms};
+}
+
+/* Maps a runtime error while applying to what happens to the message. */
+static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
+{
+    switch (rc) {
+    case NXC_EINVALID:
+        /* the runtime will never take this content; a later change of the object will
+         * bring a new message. Counted and reported, not retried in a loop. */
+        atomic_fetch_add(&a->stats.apply_errors, 1);
+        NXC_ERROR("agent", "event=apply-rejected key=%s op=%s err=\"%s\"", key, what,
+                  nxc_error_last());
+        return (outcome){ACT_ACK, 0};
+    case NXC_ENOTFOUND:
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=type-not-installed err=\"%s\"",
+                 key, what, nxc_error_last());
+        return retry_later(5000);
+    case NXC_EFORBIDDEN:
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=\"%s\"", key,
+                 what, nxc_error_last());
+        return retry_later(30000);
+    default:
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=%s err=\"%s\"", key, what,
+                 nxc_error_name(rc), nxc_error_last());
+        return retry_later(2000);
+    }
+}
+
+/* Writes the planes in take into the runtime. *cur is the current object (NULL: create). On
+ * success *written is the object as the runtime holds it now. */
+static int write_planes(agent *a, type_state *t, const nxc_event *ev, json_t *cur,
+                        unsigned take, json_t **written)
+{
+    json_t *obj = NULL, *resp = NULL, *resp2 = NULL;
+    const char *ns = ev->ns[0] ? ev->ns : NULL;
+    int rc;
+
+    *written = NULL;
+    if (!cur) {
+        obj = object_from_event(t, ev);
+        if (!obj)
+            return nxc_error_set(NXC_ENOMEM, "could not build the object");
+        rc = nxc_kube_create(a->kube, &t->gvr, ns, obj, &resp);
+        atomic_fetch_add(&a->stats.runtime_writes, 1);
+        if (rc)
+            goto out;
+    } else {
+        obj = json_deep_copy(cur);
+        if (!obj)
+            return nxc_error_set(NXC_ENOMEM, "out of memory");
+        for (int p = 0; p < NXC_PLANE_COUNT; p++) {
+            if (!(take & (1u << p)))
+                continue;
+            rc = nxc_codec_plane_put(obj, p, ev->plane[p].data);
+            if (rc)
+                goto out;
+        }
+        if (take & 1u) {
+            rc = nxc_kube_update(a->kube, &t->gvr, ns, obj, &resp);
+            atomic_fetch_add(&a->stats.runtime_writes, 1);
+            if (rc)
+                goto out;
+        } else {
+            resp = json_incref(obj);
+        }
+    }
+    /* status goes through the /status subresource; a type without one took it above */
+    if ((take & 2u) || !cur) {
+        json_t *st = ev->plane[NXC_PLANE_STATUS].data;
+
+        if ((take & 2u) && st && json_object_size(st) > 0) {
+            json_t *copy = json_deep_copy(resp);
+
+            rc = copy ? nxc_codec_plane_put(copy, NXC_PLANE_STATUS, st) : NXC_ENOMEM;
+            if (!rc) {
+                rc = nxc_kube_update_status(a->kube, &t->gvr, ns, copy, &resp2);
+                atomic_fetch_add(&a->stats.runtime_writes, 1);
+            }
+            json_decref(copy);
+            if (rc == NXC_ENOTFOUND && cur)
+                rc = NXC_OK; /* no status subresource: the update carried it */
+            if (rc)
+                goto out;
+        }
+    }
+    *written = resp2 ? resp2 : resp;
+    if (resp2)
+        json_decref(resp);
+    resp = resp2 = NULL;
+    rc = NXC_OK;
+out:
+    json_decref(obj);
+    json_decref(resp);
+    json_decref(resp2);
+    return rc;
+}
+
+static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const nxc_event *ev,
+                             const char *key)
+{
+    const char *ns = ev->ns[0] ? ev->ns : NULL;
+    nxc_store_rec *r = NULL;
+    json_t *cur = NULL, *written = NULL;
+    outcome out = {ACT_ACK, 0};
+    unsigned take = 0, conc = 0;
+    int fresh = 0, rc, created = 0;
+
+    for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
+        json_decref(cur);
+        cur = NULL;
+        nxc_store_rec_free(r);
+        r = NULL;
+        /* read the object first: a local change the loop has not seen yet is recorded now, so
+         * the decision below sees it (and a concurrent edit is resolved, not overwritten) */
+        rc = nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
+        if (rc == NXC_OK) {
+            rc = local_upsert(a, txn, t, cur, NULL);
+            if (rc)
+                goto fail_store;
+        } else if (rc != NXC_ENOTFOUND) {
+            out = apply_failed(a, key, "read", rc);
+            goto done;
+        }
+        rc = get_rec(txn, key, &r, &fresh);
+        if (rc)
+            goto fail_store;
+        if (!cur && !fresh && !r->tombstone) {
+            /* gone locally and the watch has not told us yet: that is a local delete */
+            rc = local_delete(a, txn, t, key, ns, ev->name);
+            if (rc)
+                goto fail_store;
+            continue;
+        }
+        take = decide_upsert(a, ev, r, key, &conc);
+        if (!cur && !(take & 1u)) {
+            /* our delete stands against this edit, or the edit is old: nothing to create */
+            take = 0;
+        }
+        if (!take)
+            break;
+        rc = write_planes(a, t, ev, cur, cur ? take : (take | 1u), &written);
+        if (rc == NXC_ECONFLICT || (rc == NXC_EEXISTS && !cur))
+            continue; /* re-read and re-decide */
+        if (rc) {
+            out = apply_failed(a, key, cur ? "update" : "create", rc);
+            goto done;
+        }
+        created = !cur;
+        break;
+    }
+    if (take && !written) {
+        out = retry_later(1000);
+        goto done;
+    }
+    if (!take && !conc) {
+        atomic_fetch_add(&a->stats.skipped_stale, 1);
+        NXC_DEBUG("agent", "event=skip-stale key=%s from=%s", key, ev->origin);
+        goto done;
+    }
+    if (conc)
+        atomic_fetch_add(&a->stats.conflicts, 1);
+    if (!r)
+        goto done;
+    if (created)
+        take |= 1u;
+    rc = rec_take(r, ev, take, conc, written);
+    if (rc)
+        goto fail_store;
+    if (written) {
+        rec_set_meta(r, written);
+        r->tombstone = 0;
+        r->tombstone_at = 0;
+        if (created)
+            r->flags |= NXC_STORE_F_CREATED_BY_CONNECTOR;
+    }
+    if (!r->origin[0])
+        snprintf(r->origin, sizeof(r->origin), "%s", ev->origin);
+    rc = nxc_store_put(txn, key, r);
+    if (rc)
+        goto fail_store;
+    if (take) {
+        char *svv = nxc_vv_format(r->plane[0].vv), *tvv = nxc_vv_format(r->plane[1].vv);
+
+        atomic_fetch_add(&a->stats.applied, 1);
+        NXC_INFO("agent",
+                 "event=applied op=%s key=%s from=%s planes=%s spec_vv=%s status_vv=%s",
+                 created ? "create" : "update", key, ev->origin, plane_names(take),
+                 svv ? svv : "", tvv ? tvv : "");
+        free(svv);
+        free(tvv);
+    }
+    goto done;
+fail_store:
+    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    out = retry_later(1000);
+done:
+    json_decref(cur);
+    json_decref(written);
+    nxc_store_rec_free(r);
+    return out;
+}
+
+static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const nxc_event *ev,
+                             const char *key)
+{
+    const char *ns = ev->ns[0] ? ev->ns : NULL;
+    nxc_store_rec *r = NULL;
+    json_t *cur = NULL;
+    outcome out = {ACT_ACK, 0};
+    enum nxc_vv_order o;
+    int fresh, rc, del = 0;
+
+    rc = nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
+    if (rc == NXC_OK) {
+        rc = local_upsert(a, txn, t, cur, NULL);
+        if (rc)
+            goto fail_store;
+    } else if (rc != NXC_ENOTFOUND) {
+        out = apply_failed(a, key, "read", rc);
+        goto done;
+    }
+    rc = get_rec(txn, key, &r, &fresh);
+    if (rc)
+        goto fail_store;
+    o = nxc_vv_compare(ev->plane[NXC_PLANE_SPEC].vv, r->plane[NXC_PLANE_SPEC].vv);
+    if (o == NXC_VV_DOMINATES) {
+        del = 1;
+    } else if (o == NXC_VV_CONCURRENT) {
+        del = nxc_vv_a_wins(ev->plane[0].hlc, ev->plane[0].by, r->plane[0].hlc, r->plane[0].by);
+        atomic_fetch_add(&a->stats.conflicts, 1);
+        NXC_WARN("agent", "event=conflict key=%s plane=spec winner=%s loser=%s op=delete", key,
+                 del ? ev->plane[0].by : r->plane[0].by, del ? r->plane[0].by : ev->plane[0].by);
+    } else {
+        atomic_fetch_add(&a->stats.skipped_stale, 1);
+        goto done;
+    }
+    if (del && cur && !r->tombstone) {
+        rc = nxc_kube_delete(a->kube, &t->gvr, ns, ev->name, r->uid[0] ? r->uid : NULL);
+        atomic_fetch_add(&a->stats.runtime_writes, 1);
+        if (rc && rc != NXC_ENOTFOUND) {
+            if (rc == NXC_ECONFLICT || rc == NXC_EINVALID)
+                out = retry_later(500); /* uid changed under us: re-decide */
+            else
+                out = apply_failed(a, key, "delete", rc);
+            goto done;
+        }
+    }
+    rc = nxc_vv_merge(r->plane[NXC_PLANE_SPEC].vv, ev->plane[NXC_PLANE_SPEC].vv);
+    if (!rc)
+        rc = nxc_vv_merge(r->plane[NXC_PLANE_STATUS].vv, ev->plane[NXC_PLANE_STATUS].vv);
+    if (rc)
+        goto fail_store;
+    if (del) {
+        r->plane[0].hlc = ev->plane[0].hlc;
+        memcpy(r->plane[0].by, ev->plane[0].by, sizeof(r->plane[0].by));
+        r->tombstone = 1;
+        r->tombstone_at = (uint64_t)now_ms();
+    }
+    if (!r->origin[0])
+        snprintf(r->origin, sizeof(r->origin), "%s", ev->origin);
+    rc = nxc_store_put(txn, key, r);
+    if (rc)
+        goto fail_store;
+    if (del) {
+        atomic_fetch_add(&a->stats.applied, 1);
+        NXC_INFO("agent", "event=applied op=delete key=%s from=%s", key, ev->origin);
+    }
+    goto done;
+fail_store:
+    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    out = retry_later(1000);
+done:
+    json_decref(cur);
+    nxc_store_rec_free(r);
+    return out;
+}
+
+static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
+{
+    nxc_event ev;
+    char key[640];
+    type_state *t;
+    outcome out = {ACT_ACK, 0};
+    int rc;
+
+    rc = nxc_event_decode(nxc_bus_msg_data(it->msg), nxc_bus_msg_len(it->msg), &ev);
+    if (rc) {
+        atomic_fetch_add(&a->stats.malformed, 1);
+        NXC_ERROR("agent", "event=malformed-message peer=%s seq=%" PRIu64 " err=\"%s\"",
+                  it->peer->cfg->id, nxc_bus_msg_seq(it->msg), nxc_error_last());
+        return out; /* it can never be applied; keeping it would stall the peer's stream */
+    }
+    if (strcmp(ev.origin, a->cfg->runtime_id) == 0)
+        goto done; /* our own change coming back: never applied */
+    nxc_hlc_observe(&a->hlc, ev.hlc);
+    t = type_of(a, ev.group, ev.resource);
+    if (!t) {
+        NXC_WARN("agent", "event=skip-unconfigured-type group=%s resource=%s name=%s from=%s",
+                 ev.group, ev.resource, ev.name, ev.origin);
+        goto done;
+    }
+    if (make_key(ev.group, ev.resource, ev.ns, ev.name, key, sizeof(key)) != NXC_OK)
+        goto done;
+    if (ev.op == NXC_EVENT_DELETE)
+        out = remote_delete(a, txn, t, &ev, key);
+    else
+        out = remote_upsert(a, txn, t, &ev, key);
+    if (out.act == ACT_ACK) {
+        rc = nxc_store_pos_put(txn, it->peer->position, nxc_bus_msg_seq(it->msg));
+        if (rc)
+            out = retry_later(1000);
+    }
+done:
+    nxc_event_clear(&ev);
+    return out;
+}
+
+static int handle_watch(agent *a, nxc_store_txn *txn, item *it)
+{
+    type_state *t = it->type;
+    const char *name = str_at(it->obj, "metadata", "name");
+    const char *ns = str_at(it->obj, "metadata", "namespace");
+    char key[640];
+
+    if (!name)
+        return NXC_OK;
+    if (make_key(t->gvr.group, t->gvr.resource, ns, name, key, sizeof(key)) != NXC_OK)
+        return nxc_error_set(NXC_ELIMIT, "object key too long: %s", name);
+    if (it->ev == 0 && nxc_strmap_put(t->seen, key, t) != 0) /* seen by a complete list */
+        return nxc_error_set(NXC_ENOMEM, "out of memory");
+    if (it->ev == NXC_KUBE_DELETED)
+        return local_delete(a, txn, t, key, ns, name);
+    return local_upsert(a, txn, t, it->obj, NULL);
+}
+
+/* Handles one batch; returns 0, or -1 when the store failed (the agent stops). */
+static int run_batch(agent *a, item **items, size_t n)
+{
+    nxc_store_txn *txn = NULL;
+    outcome outs[BATCH_MAX];
+    int rc;
+
+    rc = nxc_store_txn_begin(a->store, 0, &txn);
+    if (rc) {
+        NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+
+        outs[i] = (outcome){ACT_ACK, 0};
+        switch (it->q.kind) {
+        case ITEM_WATCH:
+            rc = handle_watch(a, txn, it);
+            if (rc)
+                NXC_ERROR("agent", "event=local-change-failed err=\"%s\"", nxc_error_last());
+            break;
+        case ITEM_LIST_BEGIN:
+            nxc_strmap_clear(it->type->seen);
+            break;
+        case ITEM_LIST_END:
+            rc = list_end(a, txn, it->type, it->type->seen);
+            if (rc)
+                NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"",
+                          it->type->gvr.resource, nxc_error_last());
+            break;
+        case ITEM_REMOTE:
+            outs[i] = handle_remote(a, txn, it);
+            break;
+        case ITEM_PUB_ACK:
+            publish_acked(a, txn, it->msg_id, it->ok);
+            break;
+        default:
+            break;
+        }
+    }
+    rc = nxc_store_txn_commit(txn);
+    if (rc) {
+        NXC_ERROR("agent", "event=store-commit-failed err=\"%s\"", nxc_error_last());
+        publish_batch_discard();
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]->q.kind == ITEM_REMOTE) {
+                nxc_bus_msg_nak(items[i]->msg, 1000);
+                consume_finished(items[i]->peer, 1);
+            }
+        }
+        return -1;
+    }
+    publish_batch_flush(a);
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+
+        if (it->q.kind != ITEM_REMOTE)
+            continue;
+        if (outs[i].act == ACT_ACK)
+            nxc_bus_msg_ack(it->msg);
+        else
+            nxc_bus_msg_nak(it->msg, outs[i].delay_ms);
+        consume_finished(it->peer, 1);
+    }
+    return 0;
+}
+
+int agent_loop(agent *a)
+{
+    nxc_qitem *taken[BATCH_MAX];
+    item *items[BATCH_MAX];
+    int failed = 0;
+
+    while (!a->stop) {
+        size_t n = nxc_queue_take(a->queue, taken, BATCH_MAX, 200);
+
+        for (size_t i = 0; i < n; i++)
+            items[i] = (item *)taken[i]; /* the queue link is an item's first member */
+        if (n && run_batch(a, items, n) != 0)
+            failed = 1;
+        for (size_t i = 0; i < n; i++)
+            item_free(items[i]);
+        if (failed)
+            break;
+        publish_sweep(a);
+    }
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,325 @@
+/*
+ * main: nexus-agent's entry point — flags, config, start-up and shutdown. It builds the
+ * agent (store, runtime client, NATS), starts one watch thread per type and one consumer
+ * thread per peer, runs the loop until SIGTERM/SIGINT, then stops the threads, flushes
+ * publishes in flight and closes everything.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+
+#define NXC_VERSION "0.1.0"
+
+static agent *the_agent;
+
+static void free_value(void *ctx, const char *key, void *val)
+{
+    (void)ctx;
+    (void)key;
+    free(val);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_agent)
+        the_agent->stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: nexus-agent --config FILE [flags]\n"
+            "\n"
+            "Replicates Nexus Runtime objects with peer runtimes through NATS JetStream.\n"
+            "\n"
+            "flags (each overrides the config field named in brackets):\n"
+            "  -c, --config FILE       YAML config file (required)\n"
+            "      --runtime-id ID     [runtime.id]\n"
+            "      --kubeconfig FILE   [runtime.kubeconfig]\n"
+            "      --nats-url URLS     [nats.urls]\n"
+            "      --store DIR         [store.path]\n"
+            "      --listen HOST:PORT  [http.listen]\n"
+            "      --log-level LEVEL   [log.level] debug, info, warn or error\n"
+            "      --check             validate the config and exit\n"
+            "  -h, --help              this text\n"
+            "  -V, --version           print the version\n");
+}
+
+static int setup(agent *a)
+{
+    nxc_cfg *c = a->cfg;
+    nxc_bus_opts bo;
+    int rc;
+
+    rc = c->in_cluster ? nxc_kube_config_in_cluster(&a->kcfg)
+                       : nxc_kube_config_load(c->kubeconfig, c->kube_context, &a->kcfg);
+    if (rc) {
+        NXC_ERROR("agent", "event=kubeconfig-invalid err=\"%s\"", nxc_error_last());
+        return rc;
+    }
+    rc = nxc_kube_new(a->kcfg, &a->kube);
+    if (rc)
+        return rc;
+    nxc_kube_set_stop(a->kube, &a->stop);
+    rc = nxc_store_open(c->store_path, c->store_map_size, &a->store);
+    if (rc) {
+        NXC_ERROR("agent", "event=store-open-failed path=%s err=\"%s\"", c->store_path,
+                  nxc_error_last());
+        return rc;
+    }
+    a->queue = nxc_queue_new((const size_t[4]){0, 4096, 1024, 0});
+    a->inflight = nxc_strmap_new();
+    if (!a->queue || !a->inflight)
+        return nxc_error_set(NXC_ENOMEM, "out of memory");
+    snprintf(a->stream, sizeof(a->stream), "NXC_%s", c->runtime_id);
+
+    a->ntypes = c->ntypes;
+    a->types = calloc(c->ntypes, sizeof(*a->types));
+    a->npeers = c->npeers;
+    a->peers = calloc(c->npeers, sizeof(*a->peers));
+    if (!a->types || !a->peers)
+        return nxc_error_set(NXC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->ntypes; i++) {
+        type_state *t = &a->types[i];
+
+        t->agent = a;
+        t->gvr.group = c->types[i].group;
+        t->gvr.version = c->types[i].version;
+        t->gvr.resource = c->types[i].resource;
+        t->gvr.namespaced = c->types[i].namespaced;
+        snprintf(t->prefix, sizeof(t->prefix), "%s/%s/", t->gvr.group, t->gvr.resource);
+        t->seen = nxc_strmap_new();
+        if (!t->seen)
+            return nxc_error_set(NXC_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < c->npeers; i++) {
+        peer_state *p = &a->peers[i];
+
+        p->agent = a;
+        p->cfg = &c->peers[i];
+        snprintf(p->stream, sizeof(p->stream), "NXC_%s", p->cfg->id);
+        snprintf(p->durable, sizeof(p->durable), "nxc-%s", c->runtime_id);
+        snprintf(p->position, sizeof(p->position), "peer:%s", p->cfg->id);
+    }
+
+    memset(&bo, 0, sizeof(bo));
+    bo.urls = c->nats_urls;
+    bo.name = c->runtime_id;
+    bo.creds_file = c->nats_creds;
+    bo.nkey_seed_file = c->nats_nkey;
+    bo.ca_file = c->nats_ca;
+    bo.cert_file = c->nats_cert;
+    bo.key_file = c->nats_key;
+    bo.domain = c->nats_domain;
+    bo.on_ack = publish_on_ack;
+    bo.on_conn = publish_on_conn;
+    bo.ctx = a;
+    rc = nxc_bus_connect(&bo, &a->bus);
+    if (rc) {
+        NXC_ERROR("agent", "event=nats-setup-failed err=\"%s\"", nxc_error_last());
+        return rc;
+    }
+    atomic_store(&a->bus_up, nxc_bus_connected(a->bus));
+    return NXC_OK;
+}
+
+/* Our stream must exist before anything is published; NATS may not be there yet. */
+static int ensure_stream(agent *a)
+{
+    nxc_bus_stream_opts so;
+    char subjects[128];
+    int rc;
+
+    snprintf(subjects, sizeof(subjects), "nxc.%s.>", a->cfg->runtime_id);
+    memset(&so, 0, sizeof(so));
+    so.name = a->stream;
+    so.subjects = subjects;
+    so.max_msgs_per_subject = 1;
+    so.max_age_ms = a->cfg->stream_max_age_ms;
+    so.max_bytes = a->cfg->stream_max_bytes;
+    so.duplicate_window_ms = a->cfg->stream_dup_window_ms;
+    so.replicas = 1;
+    for (long wait = 250; !a->stop; wait = wait < 5000 ? wait * 2 : 5000) {
+        rc = nxc_bus_stream_ensure(a->bus, &so);
+        if (rc == NXC_OK) {
+            NXC_INFO("agent", "event=stream-ready stream=%s subjects=%s", so.name, subjects);
+            return NXC_OK;
+        }
+        NXC_WARN("agent", "event=stream-unavailable stream=%s err=\"%s\" retry_ms=%ld", so.name,
+                 nxc_error_last(), wait);
+        for (long left = wait; left > 0 && !a->stop; left -= 50)
+            usleep(50000);
+    }
+    return NXC_ESTOPPED;
+}
+
+static void teardown(agent *a)
+{
+    if (a->queue)
+        nxc_queue_close(a->queue);
+    for (size_t i = 0; i < a->npeers; i++) {
+        peer_state *p = &a->peers[i];
+
+        if (!p->started)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->done);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+    }
+    for (size_t i = 0; i < a->ntypes; i++)
+        if (a->types[i].started)
+            pthread_join(a->types[i].thread, NULL);
+    if (a->queue) { /* what the threads posted last is handled again after a restart */
+        nxc_qitem *rest[64];
+        size_t n;
+
+        while ((n = nxc_queue_take(a->queue, rest, 64, 0)) > 0)
+            for (size_t i = 0; i < n; i++)
+                item_free((item *)rest[i]);
+    }
+    http_stop(a->http);
+    if (a->bus) {
+        nxc_bus_publish_flush(a->bus, 3000);
+        nxc_bus_close(a->bus);
+    }
+    for (size_t i = 0; i < a->ntypes; i++)
+        nxc_strmap_free(a->types[i].seen);
+    free(a->types);
+    for (size_t i = 0; i < a->npeers; i++) {
+        if (a->peers[i].started) {
+            pthread_mutex_destroy(&a->peers[i].mu);
+            pthread_cond_destroy(&a->peers[i].done);
+        }
+    }
+    free(a->peers);
+    if (a->inflight) {
+        nxc_strmap_each(a->inflight, free_value, NULL);
+        nxc_strmap_free(a->inflight);
+    }
+    nxc_queue_free(a->queue);
+    nxc_store_close(a->store);
+    nxc_kube_free(a->kube);
+    nxc_kube_config_free(a->kcfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},   {"runtime-id", required_argument, NULL, 1},
+        {"kubeconfig", required_argument, NULL, 2}, {"nats-url", required_argument, NULL, 3},
+        {"store", required_argument, NULL, 4},      {"listen", required_argument, NULL, 5},
+        {"log-level", required_argument, NULL, 6},  {"check", no_argument, NULL, 7},
+        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    static const char *const flag_field[] = {NULL,          "runtime.id", "runtime.kubeconfig",
+                                             "nats.urls",   "store.path", "http.listen",
+                                             "log.level"};
+    const char *config = NULL;
+    const char *overrides[7] = {NULL};
+    int check = 0, opt, rc, exit_code = 0;
+    agent a;
+    struct sigaction sa;
+
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 1: case 2: case 3: case 4: case 5: case 6: overrides[opt] = optarg; break;
+        case 7: check = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("nexus-agent %s\n", NXC_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nexus-agent: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!config) {
+        fprintf(stderr, "nexus-agent: --config FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    memset(&a, 0, sizeof(a));
+    rc = nxc_cfg_load(config, &a.cfg);
+    for (int i = 1; rc == NXC_OK && i < 7; i++)
+        if (overrides[i])
+            rc = nxc_cfg_set(a.cfg, flag_field[i], overrides[i]);
+    if (rc == NXC_OK)
+        rc = nxc_cfg_validate(a.cfg);
+    if (rc) {
+        fprintf(stderr, "nexus-agent: config %s: %s\n", config, nxc_error_last());
+        nxc_cfg_free(a.cfg);
+        return 2;
+    }
+    if (check) {
+        printf("nexus-agent: config %s is valid\n", config);
+        nxc_cfg_free(a.cfg);
+        return 0;
+    }
+    nxc_log_set_level((enum nxc_log_level)nxc_log_level_parse(a.cfg->log_level));
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    the_agent = &a;
+
+    if (nxc_kube_global_init() != NXC_OK) {
+        fprintf(stderr, "nexus-agent: %s\n", nxc_error_last());
+        return 1;
+    }
+    NXC_INFO("agent", "event=starting version=%s runtime=%s types=%zu peers=%zu store=%s",
+             NXC_VERSION, a.cfg->runtime_id, a.cfg->ntypes, a.cfg->npeers, a.cfg->store_path);
+    rc = setup(&a);
+    if (rc) {
+        exit_code = 1;
+        goto out;
+    }
+    if (a.cfg->listen) {
+        a.http = http_start(&a, a.cfg->listen);
+        if (!a.http) {
+            NXC_ERROR("agent", "event=http-listen-failed listen=%s", a.cfg->listen);
+            exit_code = 1;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < a.ntypes; i++) {
+        rc = watch_start(&a, &a.types[i]);
+        if (rc) {
+            exit_code = 1;
+            goto out;
+        }
+    }
+    /* watches run meanwhile: local changes are recorded in LMDB while NATS is away */
+    if (ensure_stream(&a) != NXC_OK)
+        goto out;
+    for (size_t i = 0; i < a.npeers; i++) {
+        rc = consume_start(&a, &a.peers[i]);
+        if (rc) {
+            exit_code = 1;
+            goto out;
+        }
+    }
+    atomic_store(&a.resend_all, 1);
+    NXC_INFO("agent", "event=started runtime=%s stream=%s", a.cfg->runtime_id, a.stream);
+    if (agent_loop(&a) != 0)
+        exit_code = 1;
+out:
+    a.stop = 1;
+    NXC_INFO("agent", "event=stopping runtime=%s", a.cfg->runtime_id);
+    teardown(&a);
+    NXC_INFO("agent", "event=stopped runtime=%s exit=%d", a.cfg->runtime_id, exit_code);
+    nxc_cfg_free(a.cfg);
+    return exit_code;
+}

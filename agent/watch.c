@@ -1,0 +1,140 @@
+/*
+ * watch: one thread per replicated type. It lists the type completely (pages, restarting
+ * when a continue token expires), tells the loop where the complete list begins and ends so
+ * deletes missed while nobody watched can be inferred exactly once, then watches from the
+ * list's resourceVersion. A 410 (too old) relists; a silent or broken stream is resumed from
+ * the last resourceVersion. The thread only copies objects to the loop's queue.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+
+#define WATCH_IDLE_MS 90000 /* bookmarks come about once a minute: silence past this is a dead stream */
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+static int post(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj)
+{
+    item *it = item_new(kind, kind == ITEM_WATCH ? CLS_WATCH : CLS_FREE);
+
+    if (!it)
+        return NXC_ENOMEM;
+    it->type = t;
+    it->ev = ev;
+    it->obj = obj ? json_incref(obj) : NULL;
+    if (nxc_queue_post(t->agent->queue, &it->q) != 0) {
+        item_free(it);
+        return NXC_ESTOPPED;
+    }
+    return NXC_OK;
+}
+
+static int on_item(void *ctx, json_t *obj)
+{
+    return post(ctx, ITEM_WATCH, 0, obj);
+}
+
+static void on_restart(void *ctx)
+{
+    post(ctx, ITEM_LIST_BEGIN, 0, NULL);
+}
+
+static int on_event(void *ctx, enum nxc_kube_event type, json_t *obj)
+{
+    return post(ctx, ITEM_WATCH, type, obj);
+}
+
+/* Sleeps ms in small steps so a stop is seen quickly. */
+static void pause_ms(agent *a, long ms)
+{
+    while (ms > 0 && !a->stop) {
+        long step = ms < 100 ? ms : 100;
+
+        usleep((useconds_t)step * 1000);
+        ms -= step;
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    type_state *t = arg;
+    agent *a = t->agent;
+    nxc_kube *k = NULL;
+    char *rv = NULL;
+    long backoff = BACKOFF_MIN_MS;
+    int rc;
+
+    rc = nxc_kube_new(a->kcfg, &k);
+    if (rc) {
+        NXC_ERROR("watch", "event=client-failed type=%s err=\"%s\"", t->gvr.resource,
+                  nxc_error_last());
+        return NULL;
+    }
+    nxc_kube_set_stop(k, &a->stop);
+    while (!a->stop) {
+        free(rv);
+        rv = NULL;
+        if (post(t, ITEM_LIST_BEGIN, 0, NULL) != NXC_OK)
+            break;
+        rc = nxc_kube_list(k, &t->gvr, NULL, on_item, on_restart, t, &rv);
+        if (rc == NXC_ESTOPPED)
+            break;
+        if (rc) {
+            NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
+                     backoff);
+            pause_ms(a, backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (post(t, ITEM_LIST_END, 0, NULL) != NXC_OK)
+            break;
+        NXC_INFO("watch", "event=listed type=%s.%s rv=%s", t->gvr.resource, t->gvr.group,
+                 rv ? rv : "");
+        backoff = BACKOFF_MIN_MS;
+        while (!a->stop) {
+            atomic_store(&t->watching, 1);
+            rc = nxc_kube_watch(k, &t->gvr, NULL, &rv, WATCH_IDLE_MS, on_event, t);
+            atomic_store(&t->watching, 0);
+            if (rc == NXC_OK) {
+                backoff = BACKOFF_MIN_MS;
+                continue; /* the server ended the stream: resume */
+            }
+            if (rc == NXC_EAGAIN) {
+                NXC_WARN("watch", "event=watch-silent type=%s.%s action=restart", t->gvr.resource,
+                         t->gvr.group);
+                continue;
+            }
+            if (rc == NXC_EGONE) {
+                NXC_INFO("watch", "event=watch-expired type=%s.%s action=relist",
+                         t->gvr.resource, t->gvr.group);
+                break;
+            }
+            if (rc == NXC_ESTOPPED)
+                break;
+            NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
+                     backoff);
+            pause_ms(a, backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            if (rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN)
+                break; /* the type went away or lost access: start over with a list */
+        }
+    }
+    free(rv);
+    nxc_kube_free(k);
+    return NULL;
+}
+
+int watch_start(agent *a, type_state *t)
+{
+    t->agent = a;
+    if (pthread_create(&t->thread, NULL, watch_main, t) != 0)
+        return nxc_error_set(NXC_ERROR, "could not start the watch thread");
+    t->started = 1;
+    return NXC_OK;
+}
