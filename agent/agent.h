@@ -77,7 +77,7 @@ typedef struct item {
     json_t *obj;                /* ITEM_WATCH: owned */
     peer_state *peer;           /* ITEM_REMOTE */
     nxc_bus_msg *msg;           /* ITEM_REMOTE: owned */
-    char *msg_id;               /* ITEM_PUB_ACK: owned */
+    char *msg_id;               /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv */
     int ok;                     /* ITEM_PUB_ACK */
 } item;
 
@@ -138,6 +138,9 @@ void publish_sweep(agent *a);
 void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);
 void publish_batch_flush(agent *a);
 void publish_batch_discard(void);
+/* The number of publishes queued in this batch so far, and dropping those after a mark. */
+size_t publish_batch_mark(void);
+void publish_batch_truncate(size_t mark);
 /* http.c */
 struct http_server *http_start(agent *a, const char *listen);
 void http_stop(struct http_server *h);

@@ -164,7 +164,6 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     const char *ns = str_at(obj, "metadata", "namespace");
     const char *rv = str_at(obj, "metadata", "resourceVersion");
     const char *uid = str_at(obj, "metadata", "uid");
-    const char *kind = str_at(obj, "kind", NULL);
     char key[640];
     nxc_store_rec *r = NULL;
     json_t *content[NXC_PLANE_COUNT] = {NULL, NULL};
@@ -178,8 +177,6 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         *changed_out = 0;
     if (!name)
         return nxc_error_set(NXC_EINVALID, "object without metadata.name");
-    if (kind && !t->kind[0])
-        snprintf(t->kind, sizeof(t->kind), "%s", kind);
     rc = make_key(t->gvr.group, t->gvr.resource, ns, name, key, sizeof(key));
     if (rc)
         return nxc_error_set(rc, "object key too long");
@@ -333,6 +330,7 @@ static int split_key(const char *key, char *buf, size_t len, const char **ns, co
 
 struct absent {
     nxc_strmap *seen;
+    const char *list_rv; /* the list's resourceVersion */
     char **keys;
     size_t n, cap;
 };
@@ -346,6 +344,9 @@ static int collect_absent(void *ctx, const char *key, const nxc_store_rec *r)
 
     nxc_strmap_get(ab->seen, key, &seen);
     if (r->tombstone || seen)
+        return 0;
+    /* written after the list's snapshot (by an apply that raced the list): not a delete */
+    if (ab->list_rv && rv_not_newer(ab->list_rv, r->rv) && strcmp(ab->list_rv, r->rv) != 0)
         return 0;
     if (ab->n == ab->cap) {
         ab->cap = ab->cap ? ab->cap * 2 : 64;
@@ -363,9 +364,10 @@ static int collect_absent(void *ctx, const char *key, const nxc_store_rec *r)
 
 /* A complete list of t ended: every live record of t the list did not show was deleted
  * while nobody watched. */
-static int list_end(agent *a, nxc_store_txn *txn, type_state *t, nxc_strmap *seen)
+static int list_end(agent *a, nxc_store_txn *txn, type_state *t, nxc_strmap *seen,
+                    const char *list_rv)
 {
-    struct absent ab = {seen, NULL, 0, 0};
+    struct absent ab = {seen, list_rv, NULL, 0, 0};
     int rc;
 
     rc = nxc_store_foreach(txn, t->prefix, collect_absent, &ab);
@@ -834,31 +836,60 @@ static int run_batch(agent *a, item **items, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         item *it = items[i];
+        nxc_store_txn *item_txn = NULL;
+        size_t pubs = publish_batch_mark();
 
         outs[i] = (outcome){ACT_ACK, 0};
+        /* each item in its own child transaction: a failure undoes that item only */
+        rc = nxc_store_txn_nested(txn, &item_txn);
+        if (rc) {
+            NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+            nxc_store_txn_abort(txn);
+            publish_batch_discard();
+            return -1;
+        }
         switch (it->q.kind) {
         case ITEM_WATCH:
-            rc = handle_watch(a, txn, it);
+            rc = handle_watch(a, item_txn, it);
             if (rc)
                 NXC_ERROR("agent", "event=local-change-failed err=\"%s\"", nxc_error_last());
             break;
         case ITEM_LIST_BEGIN:
             nxc_strmap_clear(it->type->seen);
+            rc = NXC_OK;
             break;
         case ITEM_LIST_END:
-            rc = list_end(a, txn, it->type, it->type->seen);
+            rc = list_end(a, item_txn, it->type, it->type->seen, it->msg_id);
             if (rc)
                 NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"",
                           it->type->gvr.resource, nxc_error_last());
             break;
         case ITEM_REMOTE:
-            outs[i] = handle_remote(a, txn, it);
+            outs[i] = handle_remote(a, item_txn, it);
+            rc = outs[i].act == ACT_ACK ? NXC_OK : NXC_EAGAIN;
             break;
         case ITEM_PUB_ACK:
-            publish_acked(a, txn, it->msg_id, it->ok);
+            publish_acked(a, item_txn, it->msg_id, it->ok);
+            rc = NXC_OK;
             break;
         default:
+            rc = NXC_OK;
             break;
+        }
+        if (rc == NXC_OK || rc == NXC_EAGAIN) {
+            /* a message to retry keeps what its handling recorded (e.g. a local change seen
+             * on the way): only store failures roll back */
+            rc = nxc_store_txn_commit(item_txn);
+        } else {
+            nxc_store_txn_abort(item_txn);
+            publish_batch_truncate(pubs);
+            rc = NXC_OK;
+        }
+        if (rc) {
+            NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+            nxc_store_txn_abort(txn);
+            publish_batch_discard();
+            return -1;
         }
     }
     rc = nxc_store_txn_commit(txn);

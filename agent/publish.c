@@ -208,13 +208,23 @@ void publish_batch_flush(agent *a)
     batch_n = 0;
 }
 
+void publish_batch_truncate(size_t mark)
+{
+    while (batch_n > mark) {
+        batch_n--;
+        free(batch_pubs[batch_n].value);
+        free(batch_pubs[batch_n].key);
+    }
+}
+
 void publish_batch_discard(void)
 {
-    for (size_t i = 0; i < batch_n; i++) {
-        free(batch_pubs[i].value);
-        free(batch_pubs[i].key);
-    }
-    batch_n = 0;
+    publish_batch_truncate(0);
+}
+
+size_t publish_batch_mark(void)
+{
+    return batch_n;
 }
 
 static int sweep_one(void *ctx, const char *key, const void *data, size_t len)

@@ -17,7 +17,7 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
-static int post(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj)
+static int post_rv(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj, const char *rv)
 {
     item *it = item_new(kind, kind == ITEM_WATCH ? CLS_WATCH : CLS_FREE);
 
@@ -26,11 +26,53 @@ static int post(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj)
     it->type = t;
     it->ev = ev;
     it->obj = obj ? json_incref(obj) : NULL;
+    if (rv && !(it->msg_id = strdup(rv))) {
+        item_free(it);
+        return NXC_ENOMEM;
+    }
     if (nxc_queue_post(t->agent->queue, &it->q) != 0) {
         item_free(it);
         return NXC_ESTOPPED;
     }
     return NXC_OK;
+}
+
+static int post(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj)
+{
+    return post_rv(t, kind, ev, obj, NULL);
+}
+
+/* The type's kind, from API discovery, so creates and deletes can name it before any object
+ * of the type was seen. */
+static int discover_kind(type_state *t, nxc_kube *k)
+{
+    char path[512];
+    json_t *doc = NULL, *res;
+    size_t i;
+    int rc;
+
+    if (*t->gvr.group)
+        snprintf(path, sizeof(path), "/apis/%s/%s", t->gvr.group, t->gvr.version);
+    else
+        snprintf(path, sizeof(path), "/api/%s", t->gvr.version);
+    rc = nxc_kube_request(k, "GET", path, NULL, NULL, &doc);
+    if (rc)
+        return rc;
+    rc = NXC_ENOTFOUND;
+    json_array_foreach(json_object_get(doc, "resources"), i, res) {
+        const char *name = json_string_value(json_object_get(res, "name"));
+        const char *kind = json_string_value(json_object_get(res, "kind"));
+
+        if (name && kind && strcmp(name, t->gvr.resource) == 0) {
+            snprintf(t->kind, sizeof(t->kind), "%s", kind);
+            rc = NXC_OK;
+            break;
+        }
+    }
+    json_decref(doc);
+    if (rc)
+        nxc_error_set(rc, "%s is not served by %s", t->gvr.resource, path);
+    return rc;
 }
 
 static int on_item(void *ctx, json_t *obj)
@@ -78,6 +120,20 @@ static void *watch_main(void *arg)
     while (!a->stop) {
         free(rv);
         rv = NULL;
+        if (!t->kind[0]) {
+            rc = discover_kind(t, k);
+            if (rc == NXC_ESTOPPED)
+                break;
+            if (rc) {
+                NXC_WARN("watch", "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "
+                                  "retry_ms=%ld",
+                         t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
+                         backoff);
+                pause_ms(a, backoff);
+                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                continue;
+            }
+        }
         if (post(t, ITEM_LIST_BEGIN, 0, NULL) != NXC_OK)
             break;
         rc = nxc_kube_list(k, &t->gvr, NULL, on_item, on_restart, t, &rv);
@@ -91,7 +147,7 @@ static void *watch_main(void *arg)
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
-        if (post(t, ITEM_LIST_END, 0, NULL) != NXC_OK)
+        if (post_rv(t, ITEM_LIST_END, 0, NULL, rv) != NXC_OK)
             break;
         NXC_INFO("watch", "event=listed type=%s.%s rv=%s", t->gvr.resource, t->gvr.group,
                  rv ? rv : "");

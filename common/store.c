@@ -239,6 +239,27 @@ int nxc_store_txn_begin(nxc_store *s, int readonly, nxc_store_txn **out)
     return NXC_OK;
 }
 
+int nxc_store_txn_nested(nxc_store_txn *parent, nxc_store_txn **out)
+{
+    nxc_store_txn *t;
+    int rc;
+
+    *out = NULL;
+    if (!parent || parent->readonly)
+        return nxc_error_set(NXC_EINVALID, "store: a nested transaction needs a write parent");
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return nxc_error_set(NXC_ENOMEM, "store: out of memory");
+    rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &t->txn);
+    if (rc) {
+        free(t);
+        return lmdb_error(rc, "begin nested transaction", NULL);
+    }
+    t->s = parent->s;
+    *out = t;
+    return NXC_OK;
+}
+
 int nxc_store_txn_commit(nxc_store_txn *t)
 {
     int rc;

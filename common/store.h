@@ -52,6 +52,10 @@ int nxc_store_open(const char *dir, size_t mapsize, nxc_store **out);
 void nxc_store_close(nxc_store *s);
 
 int nxc_store_txn_begin(nxc_store *s, int readonly, nxc_store_txn **out);
+/* A child of a write transaction: its writes join the parent on commit and vanish on abort,
+ * so one item of a batch can fail without undoing the others. The parent must not be used
+ * until the child ends. */
+int nxc_store_txn_nested(nxc_store_txn *parent, nxc_store_txn **out);
 /* Commit or abort ends and frees the transaction in all cases. */
 int nxc_store_txn_commit(nxc_store_txn *t);
 void nxc_store_txn_abort(nxc_store_txn *t);

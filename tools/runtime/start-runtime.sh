@@ -16,36 +16,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/runtime/common.sh
+. "$here/common.sh"
 
 die() { printf 'start-runtime: %s\n' "$*" >&2; exit 1; }
 
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-
-# A TCP port on 127.0.0.1 that nothing listens on, and that this script has not handed out.
-taken=""
-free_port() {
-    local p listening
-    listening=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
-        if ! grep -qx "$p" <<<"$listening" && ! grep -qw "$p" <<<"$taken"; then
-            taken="$taken $p"
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local secs=$1 what=$2
-    shift 2
-    local end=$((SECONDS + secs))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
-}
 
 admin_curl() {
     local dir=$1
@@ -171,21 +147,6 @@ ready_or_dead() {
     admin_curl "$1" "$NXC_RT_SERVER/readyz"
 }
 
-stop_pid() { # FILE
-    local f=$1 pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
-
 # Least-privilege role for the agent on the given CRD files: read CRDs, and read/write the
 # types (and their /status) that the files define.
 agent_rbac() {
@@ -280,13 +241,16 @@ case "$cmd" in
         [ -f "$dir/kube-apiserver.pid" ] && die "$dir already holds a running runtime"
         [ -d "$dir/pki" ] || make_pki "$dir/pki"
         if [ ! -f "$dir/env" ]; then
-            port=$(free_port)
+            free_port port
+            free_port etcd_port
+            free_port peer_port
+            free_port metrics_port
             {
                 echo "NXC_RT_APISERVER_PORT=$port"
                 echo "NXC_RT_SERVER=https://127.0.0.1:$port"
-                echo "NXC_RT_ETCD_PORT=$(free_port)"
-                echo "NXC_RT_ETCD_PEER_PORT=$(free_port)"
-                echo "NXC_RT_ETCD_METRICS_PORT=$(free_port)"
+                echo "NXC_RT_ETCD_PORT=$etcd_port"
+                echo "NXC_RT_ETCD_PEER_PORT=$peer_port"
+                echo "NXC_RT_ETCD_METRICS_PORT=$metrics_port"
             } > "$dir/env"
         fi
         start_etcd "$dir" "$bin"

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# The local demo: two Nexus Runtimes ("saas" and "edge": etcd + kube-apiserver each, with the
+# example Nexus datamodel installed), one nats-server with JetStream, and two nexus-agent
+# processes replicating between them. It creates a Root -> Config -> Gns tree on saas, shows
+# it arriving on edge, changes it on edge and shows the change coming back to saas, then
+# keeps everything running so you can poke it, until Ctrl-C.
+#
+#   tools/demo.sh           run the demo and keep it running (Ctrl-C stops everything)
+#   tools/demo.sh --once    run the demo, then stop everything and exit
+#
+# Environment: NXC_DEMO_DIR (default /tmp/nexus-demo), NXC_DATAMODEL (CRD directory,
+# default ../shared/datamodels/example beside the repository).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+once=0
+[ "${1:-}" = --once ] && once=1
+work=${NXC_DEMO_DIR:-/tmp/nexus-demo}
+crds=${NXC_DATAMODEL:-$root/../shared/datamodels/example}
+[ -d "$crds" ] || { echo "demo: no datamodel at $crds (set NXC_DATAMODEL)" >&2; exit 1; }
+crds=$(cd "$crds" && pwd)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "installing what is missing and building"
+"$here/setup.sh"
+bin="$HOME/.cache/nexus-connector/bin"
+cmake -S "$root" -B "$root/build" >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target nexus-agent >/dev/null
+agent_bin="$root/build/nexus-agent"
+
+cleanup() {
+    set +e
+    say "stopping"
+    for id in saas edge; do
+        [ -f "$work/agent-$id.pid" ] && kill "$(cat "$work/agent-$id.pid")" 2>/dev/null
+    done
+    for id in saas edge; do
+        [ -f "$work/agent-$id.pid" ] && while kill -0 "$(cat "$work/agent-$id.pid")" 2>/dev/null; do sleep 0.1; done
+        rm -f "$work/agent-$id.pid"
+        "$here/runtime/start-runtime.sh" stop "$work/runtime-$id"
+    done
+    "$here/runtime/start-nats.sh" stop "$work/nats"
+    echo "stopped; logs and state stay in $work"
+}
+
+# Stop a previous demo that is still running in the same directory, then start afresh.
+if [ -d "$work" ]; then
+    for id in saas edge; do
+        [ -f "$work/agent-$id.pid" ] && kill "$(cat "$work/agent-$id.pid")" 2>/dev/null || true
+        [ -d "$work/runtime-$id" ] && "$here/runtime/start-runtime.sh" stop "$work/runtime-$id"
+    done
+    [ -d "$work/nats" ] && "$here/runtime/start-nats.sh" stop "$work/nats"
+    rm -rf "$work"
+fi
+mkdir -p "$work"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting two runtimes with the datamodel in $crds"
+"$here/runtime/start-runtime.sh" start "$work/runtime-saas" --crds "$crds"
+"$here/runtime/start-runtime.sh" start "$work/runtime-edge" --crds "$crds"
+say "starting nats-server with JetStream"
+"$here/runtime/start-nats.sh" start "$work/nats"
+. "$work/nats/env"
+
+types=""
+for f in "$crds"/*.yaml; do
+    group=$(sed -n 's/^  group: *//p' "$f" | head -1)
+    plural=$(sed -n 's/^    plural: *//p' "$f" | head -1)
+    [ -n "$group" ] && [ -n "$plural" ] && types="$types  - {group: $group, version: v1, resource: $plural}
+"
+done
+
+start_agent() { # ID PEER
+    local id=$1 peer=$2
+    cat > "$work/agent-$id.yaml" <<YAML
+runtime:
+  id: $id
+  kubeconfig: $work/runtime-$id/agent.kubeconfig
+nats:
+  urls: $NXC_NATS_URL
+peers:
+  - id: $peer
+store:
+  path: $work/agent-$id-store
+http:
+  listen: 127.0.0.1:0
+replicate:
+$types
+YAML
+    "$agent_bin" --config "$work/agent-$id.yaml" >"$work/agent-$id.log" 2>&1 &
+    echo $! > "$work/agent-$id.pid"
+}
+
+say "starting the two agents"
+start_agent saas edge
+start_agent edge saas
+echo "agent logs: $work/agent-saas.log and $work/agent-edge.log"
+
+kc_saas=("$bin/kubectl" --kubeconfig "$work/runtime-saas/admin.kubeconfig")
+kc_edge=("$bin/kubectl" --kubeconfig "$work/runtime-edge/admin.kubeconfig")
+
+wait_until() { # SECONDS DESCRIPTION COMMAND...
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $end ]; then
+            echo "demo: timed out waiting for $what; see the agent logs in $work" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+
+say "creating a Root -> Config -> Gns tree on saas"
+for f in root config gns; do
+    "${kc_saas[@]}" create -f "$root/tests/fixtures/example/$f.json"
+done
+
+say "waiting for it on edge"
+wait_until 60 "gns-1 on edge" "${kc_edge[@]}" get gnses gns-1
+"${kc_edge[@]}" get roots,configs,gnses -L nexus/display_name
+echo
+echo "edge's gns-1 spec.annotations (integers kept digit for digit):"
+"${kc_edge[@]}" get gnses gns-1 -o jsonpath='{.spec.annotations}'
+echo
+
+say "changing config-1 on edge: spec.myStr0 = changed-on-edge"
+"${kc_edge[@]}" patch configs config-1 --type merge -p '{"spec":{"myStr0":"changed-on-edge"}}'
+wait_until 60 "the change on saas" bash -c \
+    "[ \"\$(${kc_saas[*]} get configs config-1 -o jsonpath='{.spec.myStr0}')\" = changed-on-edge ]"
+echo "saas now has spec.myStr0 = $("${kc_saas[@]}" get configs config-1 -o jsonpath='{.spec.myStr0}')"
+
+say "what the agents logged"
+grep -h 'event=\(local-change\|applied\)' "$work/agent-saas.log" "$work/agent-edge.log" | sort |
+    sed 's/^/  /'
+
+cat <<TXT
+
+The demo is running. Try it (copy and paste):
+
+  export PATH=$bin:\$PATH
+  alias kc-saas='kubectl --kubeconfig $work/runtime-saas/admin.kubeconfig'
+  alias kc-edge='kubectl --kubeconfig $work/runtime-edge/admin.kubeconfig'
+
+  kc-edge get gnses -w                                   # watch edge in another terminal
+  kc-saas patch gnses gns-1 --type merge -p '{"spec":{"port":9}}'
+  kc-saas delete roots root-1                            # the delete reaches edge
+  nats --server $NXC_NATS_URL stream ls                  # one stream per runtime
+  nats --server $NXC_NATS_URL stream view NXC_saas       # headers show key, op, vectors
+  tail -f $work/agent-saas.log $work/agent-edge.log
+
+TXT
+if [ $once -eq 1 ]; then
+    exit 0
+fi
+echo "Press Ctrl-C to stop everything."
+while kill -0 "$(cat "$work/agent-saas.pid")" 2>/dev/null &&
+    kill -0 "$(cat "$work/agent-edge.pid")" 2>/dev/null; do
+    sleep 1
+done
+echo "an agent exited; see its log in $work" >&2
+exit 1
