@@ -20,8 +20,8 @@
 #include <msgpack.h>
 #include <stddef.h>
 
-#define NXC_CODEC_HASH_LEN 32      /* SHA-256 */
-#define NXC_CODEC_MAX_DEPTH 64     /* nesting deeper than this is rejected */
+#define NXC_CODEC_HASH_LEN 32  /* SHA-256 */
+#define NXC_CODEC_MAX_DEPTH 64 /* nesting deeper than this is rejected */
 #define NXC_CODEC_ANNOTATION_PREFIX "connect.nexus.vmware.com/" /* connector markers */
 
 enum nxc_codec_plane { NXC_PLANE_SPEC = 0, NXC_PLANE_STATUS = 1, NXC_PLANE_COUNT = 2 };
@@ -29,6 +29,15 @@ enum nxc_codec_plane { NXC_PLANE_SPEC = 0, NXC_PLANE_STATUS = 1, NXC_PLANE_COUNT
 /* Packs v into pk. Keys keep jansson's iteration order unless canonical is non-zero, in
  * which case object keys are sorted bytewise (the form hashed). */
 int nxc_codec_pack_json(msgpack_packer *pk, const json_t *v, int canonical);
+
+/* Reads exactly one msgpack value from untrusted bytes into *out. Every declared length is
+ * checked against the bytes that remain before anything is allocated, containers nested more
+ * than max_depth deep are rejected, and bytes after the value are an error. Strings, bin and
+ * ext in *out point into data; arrays and maps live in zone: both must outlive *out.
+ * NXC_EINVALID when malformed, NXC_ENOMEM. (msgpack_unpack trusts declared sizes and stops at
+ * 32 levels, so it is not used on untrusted input.) */
+int nxc_codec_parse(const void *data, size_t len, unsigned max_depth, msgpack_zone *zone,
+                    msgpack_object *out);
 
 /* Converts a msgpack object to a new JSON value (*out is the caller's; json_decref it).
  * Map keys must be strings. NXC_EINVALID on anything that has no JSON form. */
