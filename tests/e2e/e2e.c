@@ -1,0 +1,255 @@
+/* e2e: shared setup and polling assertions for the end-to-end tests (see e2e.h). */
+#include "e2e.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "proc.h"
+
+const nxc_kube_gvr E2E_ROOT = {"root.tsm.tanzu.vmware.com", "v1", "roots", 0};
+const nxc_kube_gvr E2E_CONFIG = {"config.tsm.tanzu.vmware.com", "v1", "configs", 0};
+const nxc_kube_gvr E2E_GNS = {"gns.tsm.tanzu.vmware.com", "v1", "gnses", 0};
+const char *const E2E_IDS[2] = {"saas", "edge"};
+const char *const E2E_STREAMS[2] = {"NXC_saas", "NXC_edge"};
+
+static int both_ready(void *ctx)
+{
+    e2e_pair *p = ctx;
+
+    return nxc_test_agent_ready(p->agent[0]) && nxc_test_agent_ready(p->agent[1]);
+}
+
+void e2e_wait_ready(e2e_pair *p)
+{
+    cr_assert_eq(nxc_test_poll(60000, both_ready, p), 0, "agents did not become ready");
+}
+
+void e2e_pair_up(e2e_pair *p)
+{
+    char *types;
+    nxc_bus_opts bo;
+
+    memset(p, 0, sizeof(*p));
+    cr_assert_eq(nxc_test_tmpdir("nxc-e2e", &p->dir), 0);
+    cr_assert_eq(nxc_test_natsd_start(NULL, &p->nats), 0);
+    types = nxc_test_types_yaml(NXC_TEST_EXAMPLE_CRDS);
+    cr_assert(types && strstr(types, "gnses"), "no types found in " NXC_TEST_EXAMPLE_CRDS);
+    for (int i = 0; i < 2; i++) {
+        char rdir[512], adir[512];
+        nxc_test_agent_opts o;
+
+        snprintf(rdir, sizeof(rdir), "%s/runtime-%s", p->dir, E2E_IDS[i]);
+        snprintf(adir, sizeof(adir), "%s/agent-%s", p->dir, E2E_IDS[i]);
+        cr_assert_eq(nxc_test_runtime_start(rdir, NXC_TEST_EXAMPLE_CRDS, &p->rt[i]), 0);
+        cr_assert_eq(mkdir(adir, 0700), 0);
+        o = (nxc_test_agent_opts){E2E_IDS[i], E2E_IDS[1 - i], p->rt[i]->agent_kubeconfig,
+                                  nxc_test_natsd_url(p->nats), adir, types};
+        cr_assert_eq(nxc_test_agent_start(&o, &p->agent[i]), 0);
+    }
+    free(types);
+    e2e_wait_ready(p);
+    memset(&bo, 0, sizeof(bo));
+    bo.urls = nxc_test_natsd_url(p->nats);
+    bo.name = "e2e-test";
+    cr_assert_eq(nxc_bus_connect(&bo, &p->bus), 0);
+}
+
+void e2e_pair_down(e2e_pair *p)
+{
+    for (int i = 0; i < 2; i++) {
+        if (p->agent[i])
+            cr_expect_eq(nxc_test_agent_stop(p->agent[i]), 0, "agent %s did not stop cleanly",
+                         E2E_IDS[i]);
+        nxc_test_agent_free(p->agent[i]);
+        nxc_test_runtime_stop(p->rt[i]);
+    }
+    nxc_bus_close(p->bus);
+    nxc_test_natsd_free(p->nats);
+    if (!getenv("NXC_TEST_KEEP"))
+        nxc_test_rmtree(p->dir);
+    free(p->dir);
+}
+
+uint64_t e2e_last_seq(e2e_pair *p, int side)
+{
+    uint64_t first = 0, last = 0, msgs = 0;
+
+    if (nxc_bus_stream_info(p->bus, E2E_STREAMS[side], &first, &last, &msgs) != 0)
+        return 0;
+    return last;
+}
+
+struct seq_want {
+    e2e_pair *p;
+    int side;
+    uint64_t seq;
+};
+
+static int seq_reached(void *ctx)
+{
+    struct seq_want *w = ctx;
+
+    return e2e_last_seq(w->p, w->side) >= w->seq;
+}
+
+void e2e_expect_stream(e2e_pair *p, int side, uint64_t want)
+{
+    struct seq_want w = {p, side, want};
+
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, seq_reached, &w), 0,
+                 "stream %s stayed at %llu < %llu", E2E_STREAMS[side],
+                 (unsigned long long)e2e_last_seq(p, side), (unsigned long long)want);
+    cr_assert_eq(e2e_last_seq(p, side), want, "stream %s has %llu messages, want exactly %llu",
+                 E2E_STREAMS[side], (unsigned long long)e2e_last_seq(p, side),
+                 (unsigned long long)want);
+}
+
+struct quiet {
+    e2e_pair *p;
+    uint64_t seq[2];
+    double writes[2];
+    int changed;
+};
+
+static int check_quiet(void *ctx)
+{
+    struct quiet *q = ctx;
+
+    for (int i = 0; i < 2; i++) {
+        if (e2e_last_seq(q->p, i) != q->seq[i] ||
+            nxc_test_agent_metric(q->p->agent[i], "nxc_runtime_writes_total") != q->writes[i])
+            q->changed = 1;
+    }
+    return q->changed;
+}
+
+void e2e_expect_quiet(e2e_pair *p, long window_ms)
+{
+    struct quiet q = {p, {e2e_last_seq(p, 0), e2e_last_seq(p, 1)}, {0, 0}, 0};
+
+    for (int i = 0; i < 2; i++)
+        q.writes[i] = nxc_test_agent_metric(p->agent[i], "nxc_runtime_writes_total");
+    /* the poll ends before the window only when something changed */
+    cr_assert_eq(nxc_test_poll(window_ms, check_quiet, &q), NXC_EAGAIN,
+                 "a message or a runtime write happened in the quiet window");
+    cr_assert_eq(q.changed, 0);
+}
+
+json_t *e2e_create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture)
+{
+    json_t *obj = nxc_test_fixture(fixture), *out = NULL;
+
+    cr_assert_not_null(obj);
+    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, &out), 0, "create %s: %s", fixture,
+                 nxc_error_last());
+    json_decref(obj);
+    return out;
+}
+
+json_t *e2e_get(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)
+{
+    json_t *obj = NULL;
+
+    cr_assert_eq(nxc_kube_get(rt->admin, gvr, NULL, name, &obj), 0, "get %s: %s", name,
+                 nxc_error_last());
+    return obj;
+}
+
+void e2e_set_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                  const char *field, json_t *value)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        json_t *obj = e2e_get(rt, gvr, name);
+        int rc;
+
+        json_object_set(json_object_get(obj, "spec"), field, value);
+        rc = nxc_kube_update(rt->admin, gvr, NULL, obj, NULL);
+        json_decref(obj);
+        if (rc == 0) {
+            json_decref(value);
+            return;
+        }
+        cr_assert_eq(rc, NXC_ECONFLICT, "update %s: %s", name, nxc_error_last());
+    }
+    cr_assert_fail("update %s kept conflicting", name);
+}
+
+json_t *e2e_at(json_t *v, const char *const *path)
+{
+    for (int i = 0; path[i] && v; i++)
+        v = json_object_get(v, path[i]);
+    return v;
+}
+
+struct want_obj {
+    nxc_test_runtime *rt;
+    const nxc_kube_gvr *gvr;
+    const char *name;
+    const char *const *path;
+    json_t *value;
+    int absent;
+    json_t *got;
+};
+
+static int obj_matches(void *ctx)
+{
+    struct want_obj *w = ctx;
+    json_t *obj = NULL;
+    int rc = nxc_kube_get(w->rt->admin, w->gvr, NULL, w->name, &obj);
+
+    if (w->absent)
+        return rc == NXC_ENOTFOUND;
+    if (rc)
+        return 0;
+    if (w->value && !json_equal(e2e_at(obj, w->path), w->value)) {
+        json_decref(obj);
+        return 0;
+    }
+    json_decref(w->got);
+    w->got = obj;
+    return 1;
+}
+
+json_t *e2e_wait_path(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                      const char *const *path, json_t *value)
+{
+    struct want_obj w = {rt, gvr, name, path, value, 0, NULL};
+    int rc = nxc_test_poll(E2E_DEADLINE_MS, obj_matches, &w);
+
+    if (rc) {
+        json_t *now = NULL;
+        char *want = value ? json_dumps(value, JSON_ENCODE_ANY) : NULL;
+        char *got = NULL;
+
+        if (nxc_kube_get(rt->admin, gvr, NULL, name, &now) == 0 && path)
+            got = json_dumps(e2e_at(now, path), JSON_ENCODE_ANY);
+        cr_assert_fail("%s/%s: want %s, have %s", gvr->resource, name, want ? want : "(exists)",
+                       got ? got : "(absent)");
+    }
+    json_decref(value);
+    return w.got;
+}
+
+void e2e_wait_exists(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)
+{
+    json_decref(e2e_wait_path(rt, gvr, name, NULL, NULL));
+}
+
+void e2e_wait_gone(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)
+{
+    struct want_obj w = {rt, gvr, name, NULL, NULL, 1, NULL};
+
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, obj_matches, &w), 0, "%s/%s is still there",
+                 gvr->resource, name);
+}
+
+void e2e_wait_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                   const char *field, json_t *value)
+{
+    const char *path[] = {"spec", field, NULL};
+
+    json_decref(e2e_wait_path(rt, gvr, name, path, value));
+}

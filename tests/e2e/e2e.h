@@ -1,0 +1,58 @@
+/*
+ * e2e: the two-runtime setup the end-to-end tests share — runtimes "saas" and "edge" with
+ * the example Nexus datamodel, one nats-server, one agent per runtime — and assertions that
+ * poll with deadlines. Every helper fails the current Criterion test on error.
+ */
+#ifndef NXC_E2E_H
+#define NXC_E2E_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cluster.h"
+#include "natsd.h"
+
+#define E2E_DEADLINE_MS 30000
+
+extern const nxc_kube_gvr E2E_ROOT, E2E_CONFIG, E2E_GNS;
+
+typedef struct e2e_pair {
+    char *dir;
+    nxc_test_natsd *nats;
+    nxc_test_runtime *rt[2];   /* 0 = saas, 1 = edge */
+    nxc_test_agent *agent[2];
+    nxc_bus *bus;              /* the test's own connection, to read streams */
+} e2e_pair;
+
+extern const char *const E2E_IDS[2];
+extern const char *const E2E_STREAMS[2];
+
+void e2e_pair_up(e2e_pair *p);
+void e2e_pair_down(e2e_pair *p);
+/* Waits until both agents are ready. */
+void e2e_wait_ready(e2e_pair *p);
+
+uint64_t e2e_last_seq(e2e_pair *p, int side);
+/* Waits until side's stream has exactly `want` messages (it must not pass want). */
+void e2e_expect_stream(e2e_pair *p, int side, uint64_t want);
+/* No stream message and no runtime write for window_ms. */
+void e2e_expect_quiet(e2e_pair *p, long window_ms);
+
+json_t *e2e_create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture);
+json_t *e2e_get(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name);
+/* Sets spec.<field> = value (steals value) with a read-modify-write. */
+void e2e_set_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                  const char *field, json_t *value);
+void e2e_wait_exists(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name);
+void e2e_wait_gone(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name);
+/* Waits until spec.<field> equals value (steals value). */
+void e2e_wait_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                   const char *field, json_t *value);
+/* Waits until the value at path (NULL-terminated) equals value (steals value); returns the
+ * object (caller's). */
+json_t *e2e_wait_path(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                      const char *const *path, json_t *value);
+json_t *e2e_at(json_t *v, const char *const *path);
+
+#endif
