@@ -592,8 +592,16 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
     json_t *cur = NULL, *written = NULL;
     outcome out = {ACT_ACK, 0};
     unsigned take = 0, conc = 0;
-    int fresh = 0, rc, created = 0;
+    int fresh = 0, rc, created = 0, blind;
 
+    /* an object this runtime never had: create it straight away (one request, the common case
+     * of an initial replication); if it exists after all, the loop reads and re-decides */
+    rc = nxc_store_get(txn, key, &r);
+    blind = rc == NXC_ENOTFOUND;
+    nxc_store_rec_free(r);
+    r = NULL;
+    if (rc && rc != NXC_ENOTFOUND)
+        goto fail_store;
     for (int attempt = 0; attempt < APPLY_RETRIES; attempt++) {
         json_decref(cur);
         cur = NULL;
@@ -601,7 +609,8 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
         r = NULL;
         /* read the object first: a local change the loop has not seen yet is recorded now, so
          * the decision below sees it (and a concurrent edit is resolved, not overwritten) */
-        rc = nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
+        rc = blind ? NXC_ENOTFOUND : nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
+        blind = 0;
         if (rc == NXC_OK) {
             rc = local_upsert(a, txn, t, cur, NULL);
             if (rc)
