@@ -9,6 +9,7 @@
 
 #include "e2e.h"
 #include "err.h"
+#include "proc.h"
 
 Test(e2e, two_way_replication, .timeout = 300)
 {
@@ -84,6 +85,43 @@ Test(e2e, two_way_replication, .timeout = 300)
     e2e_expect_quiet(&p, 3000);
     cr_assert_eq(nxc_test_agent_metric(p.agent[0], "nxc_apply_errors_total"), 0);
     cr_assert_eq(nxc_test_agent_metric(p.agent[1], "nxc_apply_errors_total"), 0);
+
+    /* nexus-inspect shows saas's stream as JSON lines: one per object (latest kept) */
+    {
+        char out[1024];
+        const char *argv[] = {NXC_BINARY_DIR "/tools/nexus-inspect", "--nats",
+                              nxc_test_natsd_url(p.nats), "--stream", "NXC_saas", NULL};
+        json_t *lines[8];
+        size_t n = 0;
+        char buf[65536];
+        FILE *f;
+
+        snprintf(out, sizeof(out), "%s/inspect.jsonl", p.dir);
+        cr_assert_eq(nxc_test_run(argv, out, 30000), 0, "nexus-inspect failed");
+        f = fopen(out, "r");
+        cr_assert_not_null(f);
+        while (n < 8 && fgets(buf, sizeof(buf), f)) {
+            json_error_t err;
+
+            lines[n] = json_loads(buf, 0, &err);
+            cr_assert_not_null(lines[n], "not JSON: %s", buf);
+            n++;
+        }
+        fclose(f);
+        /* root-1 (deleted: tombstone), config-1 and gns-1 (latest updates) */
+        cr_assert_eq(n, 3, "inspect printed %zu lines", n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *ev = json_object_get(lines[i], "event");
+            const char *name = json_string_value(
+                e2e_at(ev, (const char *[]){"obj", "name", NULL}));
+
+            cr_assert_not_null(name);
+            cr_assert_str_eq(json_string_value(json_object_get(ev, "origin")), "saas");
+            cr_assert_str_eq(json_string_value(json_object_get(ev, "op")),
+                             strcmp(name, "root-1") == 0 ? "delete" : "upsert");
+            json_decref(lines[i]);
+        }
+    }
     e2e_pair_down(&p);
 }
 
