@@ -98,14 +98,19 @@ typedef int (*nxc_kube_watch_fn)(void *ctx, enum nxc_kube_event type, json_t *ob
  * (returns NXC_OK; call again to resume), the resourceVersion is too old — HTTP 410 or an
  * in-stream ERROR event with code 410 (NXC_EGONE: relist) — no byte arrives for idle_ms
  * (NXC_EAGAIN: restart), a stop (NXC_ESTOPPED), or an error. *rv is updated with every
- * event and bookmark (realloc'd; caller owns it). A non-zero return from cb is returned. */
+ * event and bookmark (realloc'd; caller owns it). A non-zero return from cb is returned.
+ * obj is borrowed for the call. *rv moves past an event only once cb returned 0 for it, so
+ * a resume delivers an event cb refused again (at least once, never skipped). */
 int nxc_kube_watch(nxc_kube *k, const nxc_kube_gvr *r, const char *label_selector, char **rv,
                    long idle_ms, nxc_kube_watch_fn cb, void *ctx);
 
 /*
  * Watch stream framing (exposed for tests and fuzzing): the API server sends one JSON object
  * per line, split across chunks anywhere. Feed bytes as they arrive; each complete line is
- * parsed and passed to cb. A line over max bytes or that is not JSON is NXC_EINVALID.
+ * parsed and passed to cb (borrowed for the call); "\r\n" ends and blank lines are fine.
+ * A line over max bytes or that is not a JSON object is NXC_EINVALID; a non-zero return
+ * from cb is returned. After any error the partial line is dropped (the framer is reset)
+ * and the framer can be fed again.
  */
 typedef struct nxc_kube_framer nxc_kube_framer;
 typedef int (*nxc_kube_frame_fn)(void *ctx, json_t *event);
