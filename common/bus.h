@@ -21,7 +21,9 @@ typedef struct nxc_bus_consumer nxc_bus_consumer;
 typedef struct nxc_bus_msg nxc_bus_msg;
 
 /* Called on a cnats thread for each asynchronous publish: ok=1 with the stream sequence, or
- * ok=0 with a reason (time-out, no responders, error). msg_id is borrowed for the call. */
+ * ok=0 with a reason (time-out, no responders, error). msg_id is borrowed for the call.
+ * Exactly once per accepted publish, possibly from two cnats threads at once (acks, and the
+ * failures reported when the connection drops). */
 typedef void (*nxc_bus_ack_fn)(void *ctx, const char *msg_id, int ok, uint64_t seq,
                                const char *reason);
 /* Called on a cnats thread when the connection is lost (up=0) and when it is back (up=1). */
