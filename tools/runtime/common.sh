@@ -1,13 +1,15 @@
 # Shell helpers shared by the runtime scripts (sourced, not run).
 
-# free_port VAR: sets VAR to a TCP port on 127.0.0.1 that nothing listens on and that this
-# shell has not handed out before (no subshell, so the list of handed-out ports persists).
+# free_port VAR: sets VAR to a TCP port on 127.0.0.1 that no socket uses and that this shell
+# has not handed out before (no subshell, so the list of handed-out ports persists). Ports
+# come from 10000-32767, below Linux's range for outgoing connections (32768-60999), so a
+# client connection made meanwhile cannot take the port before the server binds it.
 _nxc_taken=""
 free_port() {
     local p listening
-    listening=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+    listening=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % 22768))
         if ! grep -qx "$p" <<<"$listening" && ! grep -qw "$p" <<<"$_nxc_taken"; then
             _nxc_taken="$_nxc_taken $p"
             printf -v "$1" '%s' "$p"
