@@ -107,6 +107,8 @@ typedef struct agent {
     nxc_queue *queue;
     nxc_hlc hlc;
     volatile int stop;          /* set by the signal handler */
+    int replaying;              /* replay mode: the streams are the truth, the runtime is not */
+    int replay_record_only;     /* replay before its starting point: records only */
     atomic_int bus_up;          /* NATS connected */
 
     type_state *types;
@@ -125,6 +127,13 @@ typedef struct agent {
 
 /* loop.c: runs until stop or a store failure (-1) */
 int agent_loop(agent *a);
+/* Applies one encoded event from `from` (stream sequence seq): 0 when done (ack it), 1 when
+ * it must be retried after *retry_ms. Used by the loop and by replay. */
+int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t len,
+                        const char *from, uint64_t seq, long *retry_ms);
+/* replay.c: rebuilds the local runtime from streams (see README "Replay"); 0 on success */
+int agent_replay(agent *a, const char *const *runtimes, size_t n, uint64_t from_seq,
+                 int64_t since_ns);
 /* watch.c */
 int watch_start(agent *a, type_state *t);
 /* consume.c */

@@ -41,12 +41,41 @@ static void *consume_main(void *arg)
     peer_state *p = arg;
     agent *a = p->agent;
     nxc_bus_consumer *c = NULL;
-    int warned = 0;
+    int warned = 0, mirrored = 0;
 
     while (!a->stop) {
         nxc_bus_msg **msgs = NULL;
         int n = 0, rc;
 
+        if (!mirrored && p->cfg->domain) {
+            /* leaf-node topology: the peer's stream lives in its own JetStream domain; a
+             * local mirror follows it across the link (catching up by itself after a cut),
+             * and this agent consumes the mirror, so it never depends on the link */
+            nxc_bus_stream_opts so;
+
+            memset(&so, 0, sizeof(so));
+            so.name = p->stream;
+            so.mirror = p->stream;
+            so.mirror_domain = p->cfg->domain;
+            so.max_msgs_per_subject = 1;
+            so.max_age_ms = a->cfg->stream_max_age_ms;
+            so.max_bytes = a->cfg->stream_max_bytes;
+            so.duplicate_window_ms = a->cfg->stream_dup_window_ms;
+            rc = nxc_bus_stream_ensure(a->bus, &so);
+            if (rc) {
+                if (!warned)
+                    NXC_WARN("consume", "event=mirror-unavailable peer=%s domain=%s err=\"%s\" "
+                                        "action=retry",
+                             p->cfg->id, p->cfg->domain, nxc_error_last());
+                warned = 1;
+                pause_ms(a, RETRY_MS);
+                continue;
+            }
+            mirrored = 1;
+            warned = 0;
+            NXC_INFO("consume", "event=mirror-ready peer=%s stream=%s domain=%s", p->cfg->id,
+                     p->stream, p->cfg->domain);
+        }
         if (!c) {
             rc = nxc_bus_consumer_open(a->bus, p->stream, p->durable, 0, &c);
             if (rc) {

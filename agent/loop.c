@@ -584,6 +584,38 @@ out:
     return rc;
 }
 
+/* Replay before its starting point: the record learns the message's version, the runtime is
+ * not touched (see agent_replay). */
+static outcome record_only(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key)
+{
+    nxc_store_rec *r = NULL;
+    unsigned take, conc;
+    int fresh, rc;
+
+    rc = get_rec(txn, key, &r, &fresh);
+    if (rc)
+        goto fail;
+    if (ev->op == NXC_EVENT_DELETE) {
+        take = nxc_vv_compare(ev->plane[0].vv, r->plane[0].vv) == NXC_VV_DOMINATES;
+        rc = nxc_vv_merge(r->plane[0].vv, ev->plane[0].vv);
+        if (!rc && take) {
+            r->tombstone = 1;
+            r->plane[0].hlc = ev->plane[0].hlc;
+            memcpy(r->plane[0].by, ev->plane[0].by, sizeof(r->plane[0].by));
+        }
+    } else {
+        take = decide_upsert(a, ev, r, key, &conc);
+        rc = rec_take(r, ev, take, conc, NULL);
+        if (take & 1u)
+            r->tombstone = 0;
+    }
+    if (!rc)
+        rc = nxc_store_put(txn, key, r);
+fail:
+    nxc_store_rec_free(r);
+    return rc ? retry_later(1000) : (outcome){ACT_ACK, 0};
+}
+
 static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const nxc_event *ev,
                              const char *key)
 {
@@ -611,18 +643,18 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
          * the decision below sees it (and a concurrent edit is resolved, not overwritten) */
         rc = blind ? NXC_ENOTFOUND : nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
         blind = 0;
-        if (rc == NXC_OK) {
+        if (rc == NXC_OK && !a->replaying) {
             rc = local_upsert(a, txn, t, cur, NULL);
             if (rc)
                 goto fail_store;
-        } else if (rc != NXC_ENOTFOUND) {
+        } else if (rc != NXC_OK && rc != NXC_ENOTFOUND) {
             out = apply_failed(a, key, "read", rc);
             goto done;
         }
         rc = get_rec(txn, key, &r, &fresh);
         if (rc)
             goto fail_store;
-        if (!cur && !fresh && !r->tombstone) {
+        if (!cur && !fresh && !r->tombstone && !a->replaying) {
             /* gone locally and the watch has not told us yet: that is a local delete */
             rc = local_delete(a, txn, t, key, ns, ev->name);
             if (rc)
@@ -709,11 +741,11 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
     int fresh, rc, del = 0;
 
     rc = nxc_kube_get(a->kube, &t->gvr, ns, ev->name, &cur);
-    if (rc == NXC_OK) {
+    if (rc == NXC_OK && !a->replaying) {
         rc = local_upsert(a, txn, t, cur, NULL);
         if (rc)
             goto fail_store;
-    } else if (rc != NXC_ENOTFOUND) {
+    } else if (rc != NXC_OK && rc != NXC_ENOTFOUND) {
         out = apply_failed(a, key, "read", rc);
         goto done;
     }
@@ -773,7 +805,8 @@ done:
     return out;
 }
 
-static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
+int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t len,
+                        const char *from, uint64_t seq, long *retry_ms)
 {
     nxc_event ev;
     char key[640];
@@ -781,15 +814,17 @@ static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
     outcome out = {ACT_ACK, 0};
     int rc;
 
-    rc = nxc_event_decode(nxc_bus_msg_data(it->msg), nxc_bus_msg_len(it->msg), &ev);
+    *retry_ms = 0;
+    rc = nxc_event_decode(data, len, &ev);
     if (rc) {
         atomic_fetch_add(&a->stats.malformed, 1);
-        NXC_ERROR("agent", "event=malformed-message peer=%s seq=%" PRIu64 " err=\"%s\"",
-                  it->peer->cfg->id, nxc_bus_msg_seq(it->msg), nxc_error_last());
-        return out; /* it can never be applied; keeping it would stall the peer's stream */
+        NXC_ERROR("agent", "event=malformed-message from=%s seq=%" PRIu64 " err=\"%s\"", from,
+                  seq, nxc_error_last());
+        return 0; /* it can never be applied; keeping it would stall the peer's stream */
     }
-    if (strcmp(ev.origin, a->cfg->runtime_id) == 0)
-        goto done; /* our own change coming back: never applied */
+    /* our own change coming back is never applied — except when rebuilding from our stream */
+    if (strcmp(ev.origin, a->cfg->runtime_id) == 0 && !a->replaying)
+        goto done;
     nxc_hlc_observe(&a->hlc, ev.hlc);
     t = type_of(a, ev.group, ev.resource);
     if (!t) {
@@ -799,18 +834,31 @@ static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
     }
     if (make_key(ev.group, ev.resource, ev.ns, ev.name, key, sizeof(key)) != NXC_OK)
         goto done;
-    if (ev.op == NXC_EVENT_DELETE)
+    if (a->replay_record_only)
+        out = record_only(a, txn, &ev, key);
+    else if (ev.op == NXC_EVENT_DELETE)
         out = remote_delete(a, txn, t, &ev, key);
     else
         out = remote_upsert(a, txn, t, &ev, key);
-    if (out.act == ACT_ACK) {
-        rc = nxc_store_pos_put(txn, it->peer->position, nxc_bus_msg_seq(it->msg));
-        if (rc)
-            out = retry_later(1000);
-    }
 done:
     nxc_event_clear(&ev);
-    return out;
+    if (out.act == ACT_NAK) {
+        *retry_ms = out.delay_ms;
+        return 1;
+    }
+    return 0;
+}
+
+static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
+{
+    long retry_ms;
+    int rc;
+
+    if (agent_apply_message(a, txn, nxc_bus_msg_data(it->msg), nxc_bus_msg_len(it->msg),
+                            it->peer->cfg->id, nxc_bus_msg_seq(it->msg), &retry_ms))
+        return retry_later(retry_ms);
+    rc = nxc_store_pos_put(txn, it->peer->position, nxc_bus_msg_seq(it->msg));
+    return rc ? retry_later(1000) : (outcome){ACT_ACK, 0};
 }
 
 static int handle_watch(agent *a, nxc_store_txn *txn, item *it)

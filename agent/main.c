@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -49,6 +50,11 @@ static void usage(FILE *f)
             "      --listen HOST:PORT  [http.listen]\n"
             "      --log-level LEVEL   [log.level] debug, info, warn or error\n"
             "      --check             validate the config and exit\n"
+            "      --replay ID         rebuild the local runtime from runtime ID's stream\n"
+            "                          (repeat for several; the agent must be stopped)\n"
+            "      --from-seq N        replay: apply from stream sequence N on\n"
+            "      --since TIME        replay: apply messages stored since TIME (RFC 3339 UTC,\n"
+            "                          e.g. 2026-12-01T10:00:00Z)\n"
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n");
 }
@@ -219,12 +225,17 @@ int main(int argc, char **argv)
         {"store", required_argument, NULL, 4},      {"listen", required_argument, NULL, 5},
         {"log-level", required_argument, NULL, 6},  {"check", no_argument, NULL, 7},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+        {"replay", required_argument, NULL, 8},     {"from-seq", required_argument, NULL, 9},
+        {"since", required_argument, NULL, 10},     {NULL, 0, NULL, 0}};
     static const char *const flag_field[] = {NULL,          "runtime.id", "runtime.kubeconfig",
                                              "nats.urls",   "store.path", "http.listen",
                                              "log.level"};
     const char *config = NULL;
     const char *overrides[7] = {NULL};
+    const char *replay[64];
+    size_t nreplay = 0;
+    uint64_t from_seq = 0;
+    int64_t since_ns = 0;
     int check = 0, opt, rc, exit_code = 0;
     agent a;
     struct sigaction sa;
@@ -234,6 +245,37 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 1: case 2: case 3: case 4: case 5: case 6: overrides[opt] = optarg; break;
         case 7: check = 1; break;
+        case 8:
+            if (nreplay == sizeof(replay) / sizeof(replay[0])) {
+                fprintf(stderr, "nexus-agent: too many --replay\n");
+                return 2;
+            }
+            replay[nreplay++] = optarg;
+            break;
+        case 9: {
+            char *end;
+
+            from_seq = strtoull(optarg, &end, 10);
+            if (*end || end == optarg) {
+                fprintf(stderr, "nexus-agent: --from-seq: '%s' is not a number\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 10: {
+            struct tm tm;
+            char *end;
+
+            memset(&tm, 0, sizeof(tm));
+            end = strptime(optarg, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (!end || *end) {
+                fprintf(stderr, "nexus-agent: --since: '%s' is not YYYY-MM-DDTHH:MM:SSZ\n",
+                        optarg);
+                return 2;
+            }
+            since_ns = (int64_t)timegm(&tm) * 1000000000LL;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case 'V': printf("nexus-agent %s\n", NXC_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -284,6 +326,12 @@ int main(int argc, char **argv)
     rc = setup(&a);
     if (rc) {
         exit_code = 1;
+        goto out;
+    }
+    if (nreplay) {
+        for (int waited = 0; !nxc_bus_connected(a.bus) && waited < 200 && !a.stop; waited++)
+            usleep(50000);
+        exit_code = agent_replay(&a, replay, nreplay, from_seq, since_ns) == NXC_OK ? 0 : 1;
         goto out;
     }
     if (a.cfg->listen) {

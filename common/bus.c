@@ -679,19 +679,36 @@ int nxc_bus_connected(nxc_bus *b)
 int nxc_bus_stream_ensure(nxc_bus *b, const nxc_bus_stream_opts *o)
 {
     jsStreamConfig cfg;
+    jsStreamSource mirror;
+    jsExternalStream ext;
+    char api_prefix[256];
     const char *subjects[1];
     int64_t dup_ms;
     jsErrCode jerr = 0;
     natsStatus s;
     int rc;
 
-    if (o == NULL || o->name == NULL || o->subjects == NULL)
-        return nxc_error_set(NXC_EINVALID, "stream: name and subjects are required");
+    if (o == NULL || o->name == NULL || (o->subjects == NULL) == (o->mirror == NULL))
+        return nxc_error_set(NXC_EINVALID, "stream: a name and either subjects or a mirror");
     jsStreamConfig_Init(&cfg);
-    subjects[0] = o->subjects;
     cfg.Name = o->name;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
+    if (o->mirror) {
+        /* a mirror copies another stream (here: a peer's, across the leaf-node link through
+         * the peer domain's API prefix) and keeps its sequence numbers */
+        jsStreamSource_Init(&mirror);
+        mirror.Name = o->mirror;
+        if (o->mirror_domain && *o->mirror_domain) {
+            jsExternalStream_Init(&ext);
+            snprintf(api_prefix, sizeof(api_prefix), "$JS.%s.API", o->mirror_domain);
+            ext.APIPrefix = api_prefix;
+            mirror.External = &ext;
+        }
+        cfg.Mirror = &mirror;
+    } else {
+        subjects[0] = o->subjects;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+    }
     cfg.Retention = js_LimitsPolicy;
     cfg.Storage = js_FileStorage;
     cfg.Discard = js_DiscardOld;

@@ -47,7 +47,9 @@ typedef struct nxc_bus_opts {
 
 typedef struct nxc_bus_stream_opts {
     const char *name;       /* stream name */
-    const char *subjects;   /* one subject filter, e.g. "nxc.A.>" */
+    const char *subjects;   /* one subject filter, e.g. "nxc.A.>"; NULL for a mirror */
+    const char *mirror;     /* NULL, or the stream this one mirrors (it then has no subjects) */
+    const char *mirror_domain; /* the JetStream domain of the mirrored stream (NULL: ours) */
     int64_t max_msgs_per_subject; /* 1 keeps the latest message per object */
     int64_t max_age_ms;     /* 0 = unlimited */
     int64_t max_bytes;      /* 0 = unlimited */

@@ -82,6 +82,24 @@ int nxc_test_runtime_resume(nxc_test_runtime *rt)
     return script(rt, "start-apiserver");
 }
 
+int nxc_test_runtime_wipe(nxc_test_runtime *rt, const char *crd_dir)
+{
+    char *log = pathf(rt->dir, "start-runtime.log"), *etcd = pathf(rt->dir, "etcd");
+    const char *argv[] = {SCRIPT, "start", rt->dir, "--crds", crd_dir, NULL};
+    int rc;
+
+    rc = script(rt, "stop");
+    if (!rc)
+        rc = nxc_test_rmtree(etcd);
+    if (!rc)
+        rc = nxc_test_run(argv, log, 180000);
+    if (rc)
+        fprintf(stderr, "runtime did not come back after the wipe; see %s\n", log);
+    free(log);
+    free(etcd);
+    return rc;
+}
+
 void nxc_test_runtime_stop(nxc_test_runtime *rt)
 {
     if (!rt)
@@ -287,6 +305,11 @@ double nxc_test_agent_metric(nxc_test_agent *a, const char *name)
     }
     nxc_buf_free(&body);
     return v;
+}
+
+const char *nxc_test_agent_config(const nxc_test_agent *a)
+{
+    return a->config;
 }
 
 const char *nxc_test_agent_log(const nxc_test_agent *a)

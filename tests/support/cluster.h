@@ -29,6 +29,9 @@ int nxc_test_runtime_start(const char *dir, const char *crd_dir, nxc_test_runtim
 int nxc_test_runtime_pause(nxc_test_runtime *rt);
 int nxc_test_runtime_resume(nxc_test_runtime *rt);
 void nxc_test_runtime_stop(nxc_test_runtime *rt);
+/* Stops the runtime, deletes its etcd data and starts it again on the same address with
+ * crd_dir's CRDs: a runtime that lost its state. */
+int nxc_test_runtime_wipe(nxc_test_runtime *rt, const char *crd_dir);
 
 /* The types of every CRD in crd_dir, as `replicate:` YAML list items (caller frees). */
 char *nxc_test_types_yaml(const char *crd_dir);
@@ -56,6 +59,7 @@ int nxc_test_agent_ready(nxc_test_agent *a);
 /* Value of metric `name` (e.g. "nxc_runtime_writes_total"); -1 when unreachable. */
 double nxc_test_agent_metric(nxc_test_agent *a, const char *name);
 const char *nxc_test_agent_log(const nxc_test_agent *a);
+const char *nxc_test_agent_config(const nxc_test_agent *a);
 /* Counts lines of the agent's log containing needle. */
 int nxc_test_agent_log_count(const nxc_test_agent *a, const char *needle);
 void nxc_test_agent_free(nxc_test_agent *a);
