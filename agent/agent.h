@@ -53,6 +53,7 @@ typedef struct type_state {
     int started;
     atomic_int listed;    /* 1 once a complete list went through */
     atomic_int watching;  /* 1 while a watch stream is open */
+    atomic_int missing;   /* 1 while the runtime does not serve the type (CRD not installed) */
 } type_state;
 
 /* One peer and its consumer thread. */

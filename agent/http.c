@@ -28,6 +28,13 @@ static int ready(agent *a, nxc_buf *why)
         ok = 0;
     }
     for (size_t i = 0; i < a->ntypes; i++) {
+        /* a type this runtime does not serve is reported, not waited for: its events wait
+         * on their own while everything else replicates */
+        if (atomic_load(&a->types[i].missing)) {
+            nxc_buf_addf(why, "%s.%s: not installed here\n", a->types[i].gvr.resource,
+                         a->types[i].gvr.group);
+            continue;
+        }
         if (!atomic_load(&a->types[i].listed)) {
             nxc_buf_addf(why, "%s.%s: not listed yet\n", a->types[i].gvr.resource,
                          a->types[i].gvr.group);

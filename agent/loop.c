@@ -507,7 +507,7 @@ static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
     case NXC_EFORBIDDEN:
         NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=\"%s\"", key,
                  what, nxc_error_last());
-        return retry_later(30000);
+        return retry_later(5000);
     default:
         NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=%s err=\"%s\"", key, what,
                  nxc_error_name(rc), nxc_error_last());
@@ -967,10 +967,18 @@ static int run_batch(agent *a, item **items, size_t n)
 
         if (it->q.kind != ITEM_REMOTE)
             continue;
-        if (outs[i].act == ACT_ACK)
+        if (outs[i].act == ACT_ACK) {
             nxc_bus_msg_ack(it->msg);
-        else
-            nxc_bus_msg_nak(it->msg, outs[i].delay_ms);
+        } else {
+            /* a message that keeps failing waits longer each time (up to a minute): no hot
+             * retry loop, and it is never dropped */
+            uint64_t tries = nxc_bus_msg_delivered(it->msg);
+            long delay = outs[i].delay_ms;
+
+            for (uint64_t k = 1; k < tries && delay < 60000; k++)
+                delay *= 2;
+            nxc_bus_msg_nak(it->msg, delay < 60000 ? delay : 60000);
+        }
         consume_finished(it->peer, 1);
     }
     return 0;

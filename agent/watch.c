@@ -124,6 +124,7 @@ static void *watch_main(void *arg)
             rc = discover_kind(t, k);
             if (rc == NXC_ESTOPPED)
                 break;
+            atomic_store(&t->missing, rc == NXC_ENOTFOUND);
             if (rc) {
                 NXC_WARN("watch", "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "
                                   "retry_ms=%ld",

@@ -97,6 +97,7 @@ struct nxc_bus_msg {
     uint64_t seq;     /* stream sequence */
     uint64_t pending; /* messages left after this one for the consumer, 0 for stream_get */
     int64_t time_ns;  /* stream timestamp */
+    uint64_t delivered; /* how many times the consumer delivered it (1 the first time) */
 };
 
 /* --- errors ---------------------------------------------------------------------------- */
@@ -1001,6 +1002,7 @@ static int wrap_list(nxc_bus *b, natsMsgList *list, nxc_bus_msg ***msgs, int *n)
         m->seq = md->Sequence.Stream;
         m->pending = md->NumPending;
         m->time_ns = md->Timestamp;
+        m->delivered = md->NumDelivered;
         jsMsgMetaData_Destroy(md);
         m->m = list->Msgs[i];
         list->Msgs[i] = NULL;
@@ -1100,6 +1102,11 @@ uint64_t nxc_bus_msg_seq(const nxc_bus_msg *m)
 uint64_t nxc_bus_msg_pending(const nxc_bus_msg *m)
 {
     return m->pending;
+}
+
+uint64_t nxc_bus_msg_delivered(const nxc_bus_msg *m)
+{
+    return m->delivered;
 }
 
 int64_t nxc_bus_msg_time_ns(const nxc_bus_msg *m)

@@ -99,6 +99,8 @@ const char *nxc_bus_msg_subject(const nxc_bus_msg *m);
 const char *nxc_bus_msg_header(const nxc_bus_msg *m, const char *name); /* NULL if absent */
 uint64_t nxc_bus_msg_seq(const nxc_bus_msg *m);       /* stream sequence */
 uint64_t nxc_bus_msg_pending(const nxc_bus_msg *m);   /* messages left after this one */
+uint64_t nxc_bus_msg_delivered(const nxc_bus_msg *m); /* deliveries so far (1 = first; 0 for
+                                                         stream_get) */
 int64_t nxc_bus_msg_time_ns(const nxc_bus_msg *m);    /* stream timestamp */
 int nxc_bus_msg_ack(nxc_bus_msg *m);                  /* only after apply and commit */
 int nxc_bus_msg_nak(nxc_bus_msg *m, long delay_ms);   /* redeliver later */

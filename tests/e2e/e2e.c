@@ -29,6 +29,12 @@ void e2e_wait_ready(e2e_pair *p)
 
 void e2e_pair_up(e2e_pair *p)
 {
+    e2e_pair_up_crds(p, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS);
+}
+
+void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds)
+{
+    const char *crds[2] = {saas_crds, edge_crds};
     char *types;
     nxc_bus_opts bo;
 
@@ -43,7 +49,7 @@ void e2e_pair_up(e2e_pair *p)
 
         snprintf(rdir, sizeof(rdir), "%s/runtime-%s", p->dir, E2E_IDS[i]);
         snprintf(adir, sizeof(adir), "%s/agent-%s", p->dir, E2E_IDS[i]);
-        cr_assert_eq(nxc_test_runtime_start(rdir, NXC_TEST_EXAMPLE_CRDS, &p->rt[i]), 0);
+        cr_assert_eq(nxc_test_runtime_start(rdir, crds[i], &p->rt[i]), 0);
         cr_assert_eq(mkdir(adir, 0700), 0);
         o = (nxc_test_agent_opts){E2E_IDS[i], E2E_IDS[1 - i], p->rt[i]->agent_kubeconfig,
                                   nxc_test_natsd_url(p->nats), adir, types};
