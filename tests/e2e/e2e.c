@@ -2,6 +2,7 @@
 #include "e2e.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,10 @@ const nxc_kube_gvr E2E_CONFIG = {"config.tsm.tanzu.vmware.com", "v1", "configs",
 const nxc_kube_gvr E2E_GNS = {"gns.tsm.tanzu.vmware.com", "v1", "gnses", 0};
 const char *const E2E_IDS[2] = {"saas", "edge"};
 const char *const E2E_STREAMS[2] = {"NXC_saas", "NXC_edge"};
+
+/* The pair of the running test, until e2e_pair_down; static so that e2e_cleanup still finds
+ * it after a failed assertion left the test's own frame. */
+static e2e_pair live;
 
 static int both_ready(void *ctx)
 {
@@ -32,9 +37,10 @@ void e2e_pair_up(e2e_pair *p)
     e2e_pair_up_crds(p, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS);
 }
 
-void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds)
+void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
 {
     const char *crds[2] = {saas_crds, edge_crds};
+    e2e_pair *p = &live;
     char *types;
     nxc_bus_opts bo;
 
@@ -61,10 +67,32 @@ void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds)
     bo.urls = nxc_test_natsd_url(p->nats);
     bo.name = "e2e-test";
     cr_assert_eq(nxc_bus_connect(&bo, &p->bus), 0);
+    *out = live;
+}
+
+void e2e_cleanup(void)
+{
+    e2e_pair *p = &live;
+
+    if (!p->dir)
+        return;
+    fprintf(stderr, "e2e: test failed; logs kept in %s\n", p->dir);
+    for (int i = 0; i < 2; i++) {
+        if (p->agent[i])
+            nxc_test_agent_kill9(p->agent[i]);
+        nxc_test_agent_free(p->agent[i]);
+        nxc_test_runtime_stop(p->rt[i]);
+    }
+    nxc_bus_close(p->bus);
+    if (p->nats)
+        nxc_test_natsd_stop(p->nats);
+    free(p->dir);
+    memset(p, 0, sizeof(*p));
 }
 
 void e2e_pair_down(e2e_pair *p)
 {
+    memset(&live, 0, sizeof(live));
     for (int i = 0; i < 2; i++) {
         if (p->agent[i])
             cr_expect_eq(nxc_test_agent_stop(p->agent[i]), 0, "agent %s did not stop cleanly",

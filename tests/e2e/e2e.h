@@ -32,6 +32,10 @@ void e2e_pair_up(e2e_pair *p);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */
 void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds);
 void e2e_pair_down(e2e_pair *p);
+/* Criterion .fini of every e2e suite: when a test failed before e2e_pair_down, stops every
+ * process it started (runtimes are not children of the test) and keeps its directory for the
+ * logs, printing where it is. */
+void e2e_cleanup(void);
 /* Waits until both agents are ready. */
 void e2e_wait_ready(e2e_pair *p);
 

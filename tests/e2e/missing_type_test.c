@@ -40,6 +40,8 @@ static void split_crds(const char *base, const char *skip, char *rest, char *onl
     }
 }
 
+TestSuite(e2e_types, .fini = e2e_cleanup);
+
 Test(e2e_types, missing_type_waits_then_applies, .timeout = 300)
 {
     e2e_pair p;

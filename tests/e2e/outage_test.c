@@ -9,6 +9,8 @@
 
 #include "e2e.h"
 
+TestSuite(e2e_outage, .fini = e2e_cleanup);
+
 Test(e2e_outage, changes_made_while_publisher_was_down_propagate, .timeout = 300)
 {
     e2e_pair p;

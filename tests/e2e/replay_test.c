@@ -16,6 +16,8 @@ static const char *uid_of(json_t *obj)
     return json_string_value(e2e_at(obj, (const char *[]){"metadata", "uid", NULL}));
 }
 
+TestSuite(e2e_replay, .fini = e2e_cleanup);
+
 Test(e2e_replay, wiped_runtime_rebuilt_from_streams, .timeout = 300)
 {
     e2e_pair p;

@@ -11,6 +11,8 @@
 #include "err.h"
 #include "proc.h"
 
+TestSuite(e2e, .fini = e2e_cleanup);
+
 Test(e2e, two_way_replication, .timeout = 300)
 {
     static const nxc_kube_gvr *const gvrs[3] = {&E2E_ROOT, &E2E_CONFIG, &E2E_GNS};
