@@ -879,22 +879,52 @@ static int handle_watch(agent *a, nxc_store_txn *txn, item *it)
     return local_upsert(a, txn, t, it->obj, NULL);
 }
 
-/* Handles one batch; returns 0, or -1 when the store failed (the agent stops). */
-static int run_batch(agent *a, item **items, size_t n)
+/* Acks or naks the peer messages of a committed segment. */
+static void settle(item **items, const outcome *outs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        item *it = items[i];
+
+        if (it->q.kind != ITEM_REMOTE)
+            continue;
+        if (outs[i].act == ACT_ACK) {
+            nxc_bus_msg_ack(it->msg);
+        } else {
+            /* a message that keeps failing waits longer each time (up to a minute): no hot
+             * retry loop, and it is never dropped */
+            uint64_t tries = nxc_bus_msg_delivered(it->msg);
+            long delay = outs[i].delay_ms;
+
+            for (uint64_t k = 1; k < tries && delay < 60000; k++)
+                delay *= 2;
+            nxc_bus_msg_nak(it->msg, delay < 60000 ? delay : 60000);
+        }
+        consume_finished(it->peer, 1);
+    }
+}
+
+/* Handles items[0..n) in one transaction, but ends it early after a peer message that wrote
+ * to the runtime, so that a write and its record are never apart for more than one object
+ * (a crash in between would make the object look like a local change at the next start).
+ * Sets *used to the number of items handled. Returns 0, or -1 when the store failed. */
+static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *used)
 {
     nxc_store_txn *txn = NULL;
-    outcome outs[BATCH_MAX];
+    size_t i;
     int rc;
 
+    *used = 0;
     rc = nxc_store_txn_begin(a->store, 0, &txn);
     if (rc) {
         NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         item *it = items[i];
         nxc_store_txn *item_txn = NULL;
         size_t pubs = publish_batch_mark();
+        unsigned long long writes = atomic_load(&a->stats.runtime_writes);
+        int wrote = 0;
 
         outs[i] = (outcome){ACT_ACK, 0};
         /* each item in its own child transaction: a failure undoes that item only */
@@ -924,6 +954,7 @@ static int run_batch(agent *a, item **items, size_t n)
         case ITEM_REMOTE:
             outs[i] = handle_remote(a, item_txn, it);
             rc = outs[i].act == ACT_ACK ? NXC_OK : NXC_EAGAIN;
+            wrote = atomic_load(&a->stats.runtime_writes) != writes;
             break;
         case ITEM_PUB_ACK:
             publish_acked(a, item_txn, it->msg_id, it->ok);
@@ -948,38 +979,47 @@ static int run_batch(agent *a, item **items, size_t n)
             publish_batch_discard();
             return -1;
         }
+        if (wrote) {
+            i++;
+            break;
+        }
     }
+    *used = i;
     rc = nxc_store_txn_commit(txn);
     if (rc) {
         NXC_ERROR("agent", "event=store-commit-failed err=\"%s\"", nxc_error_last());
         publish_batch_discard();
-        for (size_t i = 0; i < n; i++) {
-            if (items[i]->q.kind == ITEM_REMOTE) {
-                nxc_bus_msg_nak(items[i]->msg, 1000);
-                consume_finished(items[i]->peer, 1);
+        for (size_t k = 0; k < i; k++) {
+            if (items[k]->q.kind == ITEM_REMOTE) {
+                nxc_bus_msg_nak(items[k]->msg, 1000);
+                consume_finished(items[k]->peer, 1);
             }
         }
         return -1;
     }
     publish_batch_flush(a);
-    for (size_t i = 0; i < n; i++) {
-        item *it = items[i];
+    settle(items, outs, i);
+    return 0;
+}
 
-        if (it->q.kind != ITEM_REMOTE)
-            continue;
-        if (outs[i].act == ACT_ACK) {
-            nxc_bus_msg_ack(it->msg);
-        } else {
-            /* a message that keeps failing waits longer each time (up to a minute): no hot
-             * retry loop, and it is never dropped */
-            uint64_t tries = nxc_bus_msg_delivered(it->msg);
-            long delay = outs[i].delay_ms;
+/* Handles one batch; returns 0, or -1 when the store failed (the agent stops). */
+static int run_batch(agent *a, item **items, size_t n)
+{
+    outcome outs[BATCH_MAX];
+    size_t done = 0, used;
 
-            for (uint64_t k = 1; k < tries && delay < 60000; k++)
-                delay *= 2;
-            nxc_bus_msg_nak(it->msg, delay < 60000 ? delay : 60000);
+    while (done < n) {
+        if (run_segment(a, items + done, n - done, outs + done, &used) != 0) {
+            /* what was not handled goes back to the peers for redelivery */
+            for (size_t k = done + used; k < n; k++) {
+                if (items[k]->q.kind == ITEM_REMOTE) {
+                    nxc_bus_msg_nak(items[k]->msg, 1000);
+                    consume_finished(items[k]->peer, 1);
+                }
+            }
+            return -1;
         }
-        consume_finished(it->peer, 1);
+        done += used;
     }
     return 0;
 }

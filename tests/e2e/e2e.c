@@ -287,3 +287,75 @@ void e2e_wait_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *na
 
     json_decref(e2e_wait_path(rt, gvr, name, path, value));
 }
+
+void e2e_create_roots(nxc_test_runtime *rt, const char *prefix, int n, int at,
+                      void (*fn)(void *ctx), void *ctx)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        json_t *o;
+        int rc;
+
+        if (i == at && fn)
+            fn(ctx);
+        snprintf(name, sizeof(name), "%s-%04d", prefix, i);
+        o = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{}}", "apiVersion",
+                      "root.tsm.tanzu.vmware.com/v1", "kind", "Root", "metadata", "name", name,
+                      "labels", "nexus/display_name", name, "spec");
+        rc = nxc_kube_create(rt->admin, &E2E_ROOT, NULL, o, NULL);
+        json_decref(o);
+        cr_assert_eq(rc, 0, "create %s: %s", name, nxc_error_last());
+    }
+}
+
+static int count_item(void *ctx, json_t *item)
+{
+    (void)item;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+int e2e_count_roots(nxc_test_runtime *rt)
+{
+    int n = 0;
+    char *rv = NULL;
+    int rc = nxc_kube_list(rt->admin, &E2E_ROOT, NULL, count_item, NULL, &n, &rv);
+
+    free(rv);
+    return rc ? -1 : n;
+}
+
+struct roots_want {
+    nxc_test_runtime *rt;
+    int n;
+};
+
+static int roots_reached(void *ctx)
+{
+    struct roots_want *w = ctx;
+
+    return e2e_count_roots(w->rt) >= w->n;
+}
+
+void e2e_wait_roots(nxc_test_runtime *rt, int n, long deadline_ms)
+{
+    struct roots_want w = {rt, n};
+
+    cr_assert_eq(nxc_test_poll(deadline_ms, roots_reached, &w), 0, "only %d of %d roots",
+                 e2e_count_roots(rt), n);
+    cr_assert_eq(e2e_count_roots(rt), n, "more roots than created");
+}
+
+static int agent_died(void *ctx)
+{
+    e2e_pair *p = ctx;
+
+    return nxc_test_agent_metric(p->agent[0], "nxc_nats_connected") < 0 ||
+           nxc_test_agent_metric(p->agent[1], "nxc_nats_connected") < 0;
+}
+
+void e2e_hold(e2e_pair *p, long ms)
+{
+    /* the poll ends early only if an agent stops answering */
+    cr_assert_eq(nxc_test_poll(ms, agent_died, p), NXC_EAGAIN, "an agent died during the fault");
+}

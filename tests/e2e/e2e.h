@@ -60,5 +60,15 @@ void e2e_wait_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *na
 json_t *e2e_wait_path(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
                       const char *const *path, json_t *value);
 json_t *e2e_at(json_t *v, const char *const *path);
+/* Creates roots prefix-0000 .. prefix-(n-1) on rt; after creating `at` of them calls
+ * fn(ctx) once (fn may be NULL). */
+void e2e_create_roots(nxc_test_runtime *rt, const char *prefix, int n, int at,
+                      void (*fn)(void *ctx), void *ctx);
+/* Number of roots on rt (-1 when the list failed). */
+int e2e_count_roots(nxc_test_runtime *rt);
+/* Waits until rt has exactly n roots. */
+void e2e_wait_roots(nxc_test_runtime *rt, int n, long deadline_ms);
+/* Keeps a fault in place for ms while checking that both agents stay alive. */
+void e2e_hold(e2e_pair *p, long ms);
 
 #endif

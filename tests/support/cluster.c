@@ -307,6 +307,25 @@ double nxc_test_agent_metric(nxc_test_agent *a, const char *name)
     return v;
 }
 
+long nxc_test_agent_rss_kib(const nxc_test_agent *a)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    if (!a->proc)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)nxc_test_proc_pid(a->proc));
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
 const char *nxc_test_agent_config(const nxc_test_agent *a)
 {
     return a->config;

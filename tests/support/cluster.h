@@ -60,6 +60,8 @@ int nxc_test_agent_ready(nxc_test_agent *a);
 double nxc_test_agent_metric(nxc_test_agent *a, const char *name);
 const char *nxc_test_agent_log(const nxc_test_agent *a);
 const char *nxc_test_agent_config(const nxc_test_agent *a);
+/* The agent's resident set size in KiB (from /proc), or -1 when it does not run. */
+long nxc_test_agent_rss_kib(const nxc_test_agent *a);
 /* Counts lines of the agent's log containing needle. */
 int nxc_test_agent_log_count(const nxc_test_agent *a, const char *needle);
 void nxc_test_agent_free(nxc_test_agent *a);

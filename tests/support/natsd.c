@@ -1,12 +1,18 @@
 /*
  * natsd: one nats-server with JetStream per test, started from the Debian binary with the
  * port, address and store on the command line (they override any config file), so a test
- * config can only add to a known-good base.
+ * config can only add to a known-good base. The hub/leaf topology is config text written from
+ * the options (nats-server 2.9 has no flags for domains or leafnodes); the store stays on the
+ * command line, since store_dir in the file as well is refused as a duplicate.
  */
 #include "natsd.h"
 
+#include "buf.h"
 #include "err.h"
 #include "proc.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
 
 #include <limits.h>
 #include <signal.h>
@@ -16,10 +22,15 @@
 
 #define START_DEADLINE_MS 15000
 #define STOP_GRACE_MS 5000
+#define CONF_MAX (64 * 1024)
+#define MONITOR_TIMEOUT_MS 5000
+#define MONITOR_REPLY_MAX (4 * 1024 * 1024)
 
 struct nxc_test_natsd {
     nxc_test_proc *proc; /* NULL while stopped */
     int port;            /* fixed for the life of the object */
+    int leaf_port;       /* leafnode listen port, 0 when none; fixed like port */
+    int mon_port;        /* monitoring port, 0 when none; fixed like port */
     char *dir;           /* temporary directory holding everything below */
     char store[PATH_MAX];
     char log[PATH_MAX];
@@ -64,6 +75,7 @@ static int launch(nxc_test_natsd *d)
 {
     const char *bin = getenv("NXC_NATS_SERVER");
     char port[16];
+    char mon[16];
     const char *argv[16];
     struct up_check u = {d, 0};
     int n = 0;
@@ -84,6 +96,11 @@ static int launch(nxc_test_natsd *d)
     argv[n++] = "127.0.0.1";
     argv[n++] = "-p";
     argv[n++] = port;
+    if (d->mon_port > 0) {
+        snprintf(mon, sizeof(mon), "%d", d->mon_port);
+        argv[n++] = "-m";
+        argv[n++] = mon;
+    }
     argv[n] = NULL;
     rc = nxc_test_proc_spawn(argv, NULL, d->log, &d->proc);
     if (rc != NXC_OK)
@@ -99,10 +116,59 @@ static int launch(nxc_test_natsd *d)
     return NXC_OK;
 }
 
+/* Config text holds option strings between quotes: refuse what would break out of them. */
+static int conf_string_ok(const char *what, const char *v)
+{
+    if (v == NULL || (v[0] != '\0' && strpbrk(v, "\"\\\n\r") == NULL))
+        return 1;
+    fprintf(stderr, "natsd: %s '%s' cannot go into a config file\n", what, v);
+    return 0;
+}
+
+/* o->config, then the topology options as config text. */
+static int build_config(nxc_test_natsd *d, const nxc_test_natsd_opts *o, nxc_buf *conf)
+{
+    int rc = NXC_OK;
+
+    if (!conf_string_ok("name", o->name) || !conf_string_ok("domain", o->domain) ||
+        !conf_string_ok("leafnode_advertise", o->leafnode_advertise) ||
+        !conf_string_ok("leaf_remote", o->leaf_remote))
+        return NXC_EINVALID;
+    if (o->config != NULL)
+        rc = nxc_buf_addf(conf, "%s\n", o->config);
+    if (rc == NXC_OK && o->name != NULL)
+        rc = nxc_buf_addf(conf, "server_name: \"%s\"\n", o->name);
+    /* Only the domain: -js and -sd on the command line enable it and place the store. */
+    if (rc == NXC_OK && o->domain != NULL)
+        rc = nxc_buf_addf(conf, "jetstream {\n  domain: \"%s\"\n}\n", o->domain);
+    if (rc == NXC_OK && (d->leaf_port > 0 || o->leaf_remote != NULL))
+        rc = nxc_buf_addf(conf, "leafnodes {\n");
+    if (rc == NXC_OK && d->leaf_port > 0)
+        rc = nxc_buf_addf(conf, "  listen: \"127.0.0.1:%d\"\n", d->leaf_port);
+    if (rc == NXC_OK && d->leaf_port > 0 && o->leafnode_advertise != NULL)
+        rc = nxc_buf_addf(conf, "  advertise: \"%s\"\n", o->leafnode_advertise);
+    if (rc == NXC_OK && o->leaf_remote != NULL)
+        rc = nxc_buf_addf(conf, "  remotes: [ { url: \"%s\" } ]\n", o->leaf_remote);
+    if (rc == NXC_OK && (d->leaf_port > 0 || o->leaf_remote != NULL))
+        rc = nxc_buf_addf(conf, "}\n");
+    return rc;
+}
+
+/* A port option: a positive value as is, -1 a free port, 0 none. */
+static int pick_port(int want)
+{
+    if (want == -1)
+        return nxc_test_free_port();
+    return want > 0 ? want : 0;
+}
+
 int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out)
 {
     nxc_test_natsd *d;
+    nxc_buf conf;
     int rc;
+
+    nxc_buf_init(&conf, CONF_MAX);
 
     *out = NULL;
     d = calloc(1, sizeof(*d));
@@ -119,9 +185,20 @@ int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out)
     snprintf(d->store, sizeof(d->store), "%s/js", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/nats-server.log", d->dir);
     snprintf(d->url, sizeof(d->url), "nats://127.0.0.1:%d", d->port);
-    if (o != NULL && o->config != NULL) {
+    if (o != NULL) {
+        d->leaf_port = pick_port(o->leafnode_port);
+        d->mon_port = pick_port(o->monitor_port);
+        if (d->leaf_port < 0 || d->mon_port < 0) {
+            rc = NXC_ERROR;
+            goto fail;
+        }
+        rc = build_config(d, o, &conf);
+        if (rc != NXC_OK)
+            goto fail;
+    }
+    if (conf.len > 0) {
         snprintf(d->conf, sizeof(d->conf), "%s/nats.conf", d->dir);
-        rc = nxc_test_write_file(d->conf, o->config, strlen(o->config));
+        rc = nxc_test_write_file(d->conf, conf.ptr, conf.len);
         if (rc != NXC_OK)
             goto fail;
     }
@@ -131,8 +208,10 @@ int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out)
             goto fail;
     }
     *out = d;
+    nxc_buf_free(&conf);
     return NXC_OK;
 fail:
+    nxc_buf_free(&conf);
     nxc_test_natsd_free(d);
     return rc;
 }
@@ -195,6 +274,99 @@ int nxc_test_natsd_port(const nxc_test_natsd *d)
 const char *nxc_test_natsd_dir(const nxc_test_natsd *d)
 {
     return d->dir;
+}
+
+int nxc_test_natsd_leafnode_port(const nxc_test_natsd *d)
+{
+    return d->leaf_port;
+}
+
+int nxc_test_natsd_monitor_port(const nxc_test_natsd *d)
+{
+    return d->mon_port;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+    if (nxc_buf_add(ctx, data, size * n) != NXC_OK)
+        return 0;
+    return size * n;
+}
+
+int nxc_test_natsd_monitor_get(nxc_test_natsd *d, const char *path, char **body)
+{
+    CURL *curl = NULL;
+    nxc_buf reply;
+    char url[512];
+    long status = 0;
+    CURLcode cc;
+    int rc = NXC_OK;
+
+    *body = NULL;
+    nxc_buf_init(&reply, MONITOR_REPLY_MAX);
+    if (d->mon_port <= 0) {
+        fprintf(stderr, "natsd: GET %s: the server has no monitoring port\n", path);
+        return NXC_EINVALID;
+    }
+    if (snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", d->mon_port, path) >= (int)sizeof(url))
+        return NXC_ELIMIT;
+    curl = curl_easy_init();
+    if (curl == NULL)
+        return NXC_ENOMEM;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* Never through an http_proxy from the environment: the server is on loopback. */
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)MONITOR_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+    cc = curl_easy_perform(curl);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "natsd: GET %s: %s\n", url, curl_easy_strerror(cc));
+        rc = NXC_EUNAVAIL;
+        goto out;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        fprintf(stderr, "natsd: GET %s: HTTP %ld\n", url, status);
+        rc = NXC_ERROR;
+        goto out;
+    }
+    *body = nxc_buf_steal(&reply);
+    if (*body == NULL)
+        *body = strdup("");
+    if (*body == NULL)
+        rc = NXC_ENOMEM;
+out:
+    curl_easy_cleanup(curl);
+    nxc_buf_free(&reply);
+    return rc;
+}
+
+int nxc_test_natsd_leafnodes(nxc_test_natsd *d, int *n)
+{
+    char *body = NULL;
+    json_t *j = NULL;
+    json_t *count;
+    int rc;
+
+    *n = 0;
+    rc = nxc_test_natsd_monitor_get(d, "/leafz", &body);
+    if (rc != NXC_OK)
+        return rc;
+    j = json_loads(body, 0, NULL);
+    count = json_object_get(j, "leafnodes");
+    if (!json_is_integer(count) || json_integer_value(count) < 0 ||
+        json_integer_value(count) > INT_MAX) {
+        fprintf(stderr, "natsd: /leafz without a leafnode count: %.200s\n", body);
+        rc = NXC_ERROR;
+        goto out;
+    }
+    *n = (int)json_integer_value(count);
+out:
+    json_decref(j);
+    free(body);
+    return rc;
 }
 
 void nxc_test_natsd_free(nxc_test_natsd *d)
