@@ -234,8 +234,10 @@ static int obj_matches(void *ctx)
     json_t *obj = NULL;
     int rc = nxc_kube_get(w->rt->admin, w->gvr, NULL, w->name, &obj);
 
-    if (w->absent)
+    if (w->absent) {
+        json_decref(obj);
         return rc == NXC_ENOTFOUND;
+    }
     if (rc)
         return 0;
     if (w->value && !json_equal(e2e_at(obj, w->path), w->value)) {
