@@ -12,7 +12,9 @@
 # After start, DIR holds: admin.kubeconfig, agent.kubeconfig, env (shell assignments:
 # NXC_RT_SERVER, NXC_RT_APISERVER_PORT, NXC_RT_ETCD_PORT), pids, logs/.
 # Environment: NXC_CACHE (tool cache, default ~/.cache/nexus-connector),
-# NXC_ETCD_FSYNC=1 to keep etcd's fsync (off by default: runtimes started here are for tests).
+# NXC_ETCD_FSYNC=1 to keep etcd's fsync (off by default: runtimes started here are for tests),
+# NXC_RT_APISERVER_ARGS: extra kube-apiserver flags (e.g. --watch-cache=false), also recorded
+# in DIR/env so a restart of the API server keeps them.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -135,6 +137,7 @@ start_apiserver() {
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 \
         --cert-dir "$dir/pki/apiserver" \
         --profiling=false \
+        ${NXC_RT_APISERVER_ARGS:-} \
         >"$dir/logs/kube-apiserver.log" 2>&1 &
     echo $! > "$dir/kube-apiserver.pid"
     wait_for 120 apiserver ready_or_dead "$dir" "$(cat "$dir/kube-apiserver.pid")" ||
@@ -251,6 +254,7 @@ case "$cmd" in
                 echo "NXC_RT_ETCD_PORT=$etcd_port"
                 echo "NXC_RT_ETCD_PEER_PORT=$peer_port"
                 echo "NXC_RT_ETCD_METRICS_PORT=$metrics_port"
+                printf 'NXC_RT_APISERVER_ARGS=%q\n' "${NXC_RT_APISERVER_ARGS:-}"
             } > "$dir/env"
         fi
         start_etcd "$dir" "$bin"
