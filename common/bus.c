@@ -702,6 +702,9 @@ int nxc_bus_stream_ensure(nxc_bus *b, const nxc_bus_stream_opts *o)
             jsExternalStream_Init(&ext);
             snprintf(api_prefix, sizeof(api_prefix), "$JS.%s.API", o->mirror_domain);
             ext.APIPrefix = api_prefix;
+            /* cnats 3.4 writes this field unconditionally (NULL crashes it); no deliver
+             * prefix is needed within one account */
+            ext.DeliverPrefix = "";
             mirror.External = &ext;
         }
         cfg.Mirror = &mirror;

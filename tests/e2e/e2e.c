@@ -37,36 +37,76 @@ void e2e_pair_up(e2e_pair *p)
     e2e_pair_up_crds(p, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS);
 }
 
+static void start_nats(e2e_pair *p)
+{
+    nxc_test_natsd_opts hub, leaf;
+    int hub_port, relay_port;
+    char advertise[64], remote[96];
+
+    if (!p->leaf) {
+        cr_assert_eq(nxc_test_natsd_start(NULL, &p->nats), 0);
+        return;
+    }
+    cr_assert_eq(nxc_test_relay_start(&p->relay), 0);
+    hub_port = nxc_test_free_port();
+    cr_assert_eq(nxc_test_relay_add(p->relay, "leaf", "127.0.0.1", hub_port, &relay_port), 0);
+    snprintf(advertise, sizeof(advertise), "127.0.0.1:%d", relay_port);
+    snprintf(remote, sizeof(remote), "nats-leaf://127.0.0.1:%d", relay_port);
+    memset(&hub, 0, sizeof(hub));
+    hub.name = "hub";
+    hub.domain = "hub";
+    hub.leafnode_port = hub_port;
+    hub.leafnode_advertise = advertise;
+    hub.monitor_port = -1;
+    cr_assert_eq(nxc_test_natsd_start(&hub, &p->nats), 0);
+    memset(&leaf, 0, sizeof(leaf));
+    leaf.name = "leaf";
+    leaf.domain = "leaf";
+    leaf.leaf_remote = remote;
+    leaf.monitor_port = -1;
+    cr_assert_eq(nxc_test_natsd_start(&leaf, &p->nats_leaf), 0);
+}
+
 void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
 {
     const char *crds[2] = {saas_crds, edge_crds};
+    const char *topology = getenv("NXC_E2E_TOPOLOGY");
     e2e_pair *p = &live;
     char *types;
-    nxc_bus_opts bo;
 
     memset(p, 0, sizeof(*p));
     cr_assert_eq(nxc_test_tmpdir("nxc-e2e", &p->dir), 0);
-    cr_assert_eq(nxc_test_natsd_start(NULL, &p->nats), 0);
+    p->leaf = topology && strcmp(topology, "leaf") == 0;
+    start_nats(p);
     types = nxc_test_types_yaml(NXC_TEST_EXAMPLE_CRDS);
     cr_assert(types && strstr(types, "gnses"), "no types found in " NXC_TEST_EXAMPLE_CRDS);
     for (int i = 0; i < 2; i++) {
+        static const char *const domains[2] = {"hub", "leaf"};
         char rdir[512], adir[512];
         nxc_test_agent_opts o;
+        nxc_bus_opts bo;
 
         snprintf(rdir, sizeof(rdir), "%s/runtime-%s", p->dir, E2E_IDS[i]);
         snprintf(adir, sizeof(adir), "%s/agent-%s", p->dir, E2E_IDS[i]);
         cr_assert_eq(nxc_test_runtime_start(rdir, crds[i], &p->rt[i]), 0);
         cr_assert_eq(mkdir(adir, 0700), 0);
-        o = (nxc_test_agent_opts){E2E_IDS[i], E2E_IDS[1 - i], p->rt[i]->agent_kubeconfig,
-                                  nxc_test_natsd_url(p->nats), adir, types};
+        o = (nxc_test_agent_opts){E2E_IDS[i],
+                                  E2E_IDS[1 - i],
+                                  p->rt[i]->agent_kubeconfig,
+                                  nxc_test_natsd_url(i && p->leaf ? p->nats_leaf : p->nats),
+                                  adir,
+                                  types,
+                                  p->leaf ? domains[i] : NULL,
+                                  p->leaf ? domains[1 - i] : NULL};
         cr_assert_eq(nxc_test_agent_start(&o, &p->agent[i]), 0);
+        memset(&bo, 0, sizeof(bo));
+        bo.urls = o.nats_url;
+        bo.name = "e2e-test";
+        bo.domain = o.nats_domain;
+        cr_assert_eq(nxc_bus_connect(&bo, &p->bus[i]), 0);
     }
     free(types);
     e2e_wait_ready(p);
-    memset(&bo, 0, sizeof(bo));
-    bo.urls = nxc_test_natsd_url(p->nats);
-    bo.name = "e2e-test";
-    cr_assert_eq(nxc_bus_connect(&bo, &p->bus), 0);
     *out = live;
 }
 
@@ -83,9 +123,14 @@ void e2e_cleanup(void)
         nxc_test_agent_free(p->agent[i]);
         nxc_test_runtime_stop(p->rt[i]);
     }
-    nxc_bus_close(p->bus);
+    for (int i = 0; i < 2; i++)
+        nxc_bus_close(p->bus[i]);
     if (p->nats)
         nxc_test_natsd_stop(p->nats);
+    if (p->nats_leaf)
+        nxc_test_natsd_stop(p->nats_leaf);
+    if (p->relay)
+        nxc_test_relay_stop(p->relay);
     free(p->dir);
     memset(p, 0, sizeof(*p));
 }
@@ -100,8 +145,11 @@ void e2e_pair_down(e2e_pair *p)
         nxc_test_agent_free(p->agent[i]);
         nxc_test_runtime_stop(p->rt[i]);
     }
-    nxc_bus_close(p->bus);
+    for (int i = 0; i < 2; i++)
+        nxc_bus_close(p->bus[i]);
     nxc_test_natsd_free(p->nats);
+    nxc_test_natsd_free(p->nats_leaf);
+    nxc_test_relay_free(p->relay);
     if (!getenv("NXC_TEST_KEEP"))
         nxc_test_rmtree(p->dir);
     free(p->dir);
@@ -111,7 +159,7 @@ uint64_t e2e_last_seq(e2e_pair *p, int side)
 {
     uint64_t first = 0, last = 0, msgs = 0;
 
-    if (nxc_bus_stream_info(p->bus, E2E_STREAMS[side], &first, &last, &msgs) != 0)
+    if (nxc_bus_stream_info(p->bus[side], E2E_STREAMS[side], &first, &last, &msgs) != 0)
         return 0;
     return last;
 }

@@ -12,17 +12,26 @@
 #include "bus.h"
 #include "cluster.h"
 #include "natsd.h"
+#include "relay.h"
 
 #define E2E_DEADLINE_MS 30000
 
 extern const nxc_kube_gvr E2E_ROOT, E2E_CONFIG, E2E_GNS;
 
+/*
+ * Topology, from $NXC_E2E_TOPOLOGY: "single" (default) — both agents on one nats-server; or
+ * "leaf" — saas's agent on a hub server (JetStream domain "hub"), edge's agent on a leaf
+ * server (domain "leaf") linked to the hub through a relay the test can cut or blackhole.
+ */
 typedef struct e2e_pair {
     char *dir;
-    nxc_test_natsd *nats;
+    int leaf;                  /* 1 in the leaf-node topology */
+    nxc_test_natsd *nats;      /* the server of saas's agent (the hub in the leaf topology) */
+    nxc_test_natsd *nats_leaf; /* the leaf server (edge's agent), or NULL */
+    nxc_test_relay *relay;     /* "leaf": the leaf-node link, or NULL */
     nxc_test_runtime *rt[2];   /* 0 = saas, 1 = edge */
     nxc_test_agent *agent[2];
-    nxc_bus *bus;              /* the test's own connection, to read streams */
+    nxc_bus *bus[2];           /* the test's own connections, to read each side's stream */
 } e2e_pair;
 
 extern const char *const E2E_IDS[2];

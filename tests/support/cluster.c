@@ -192,13 +192,16 @@ int nxc_test_agent_start(const nxc_test_agent_opts *o, nxc_test_agent **out)
     nxc_buf_init(&b, 1u << 20);
     nxc_buf_addf(&b,
                  "runtime:\n  id: %s\n  kubeconfig: %s\n"
-                 "nats:\n  urls: %s\n"
-                 "peers:\n  - id: %s\n"
+                 "nats:\n  urls: %s\n%s%s%s"
+                 "peers:\n  - id: %s\n%s%s%s"
                  "store:\n  path: %s/store\n"
                  "http:\n  listen: 127.0.0.1:%d\n"
                  "log:\n  level: %s\n"
                  "replicate:\n%s",
-                 o->id, o->kubeconfig, o->nats_url, o->peer, o->dir, a->port,
+                 o->id, o->kubeconfig, o->nats_url, o->nats_domain ? "  domain: " : "",
+                 o->nats_domain ? o->nats_domain : "", o->nats_domain ? "\n" : "", o->peer,
+                 o->peer_domain ? "    domain: " : "", o->peer_domain ? o->peer_domain : "",
+                 o->peer_domain ? "\n" : "", o->dir, a->port,
                  getenv("NXC_TEST_DEBUG") ? "debug" : "info", o->types_yaml);
     rc = nxc_test_write_file(a->config, b.ptr, b.len);
     nxc_buf_free(&b);

@@ -45,6 +45,8 @@ typedef struct nxc_test_agent_opts {
     const char *nats_url;
     const char *dir;         /* config, store and log go here */
     const char *types_yaml;  /* `replicate:` list items */
+    const char *nats_domain; /* NULL, or this side's JetStream domain (leaf-node topology) */
+    const char *peer_domain; /* NULL, or the peer's JetStream domain */
 } nxc_test_agent_opts;
 
 /* Writes the config and starts the agent; waits until /healthz answers. */
