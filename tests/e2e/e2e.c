@@ -67,16 +67,15 @@ static void start_nats(e2e_pair *p)
     cr_assert_eq(nxc_test_natsd_start(&leaf, &p->nats_leaf), 0);
 }
 
-void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
+static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds, int leaf)
 {
     const char *crds[2] = {saas_crds, edge_crds};
-    const char *topology = getenv("NXC_E2E_TOPOLOGY");
     e2e_pair *p = &live;
     char *types;
 
     memset(p, 0, sizeof(*p));
     cr_assert_eq(nxc_test_tmpdir("nxc-e2e", &p->dir), 0);
-    p->leaf = topology && strcmp(topology, "leaf") == 0;
+    p->leaf = leaf;
     start_nats(p);
     types = nxc_test_types_yaml(NXC_TEST_EXAMPLE_CRDS);
     cr_assert(types && strstr(types, "gnses"), "no types found in " NXC_TEST_EXAMPLE_CRDS);
@@ -108,6 +107,18 @@ void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crd
     free(types);
     e2e_wait_ready(p);
     *out = live;
+}
+
+void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
+{
+    const char *topology = getenv("NXC_E2E_TOPOLOGY");
+
+    pair_up(out, saas_crds, edge_crds, topology && strcmp(topology, "leaf") == 0);
+}
+
+void e2e_pair_up_leaf(e2e_pair *out)
+{
+    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 1);
 }
 
 void e2e_cleanup(void)

@@ -38,6 +38,8 @@ extern const char *const E2E_IDS[2];
 extern const char *const E2E_STREAMS[2];
 
 void e2e_pair_up(e2e_pair *p);
+/* As e2e_pair_up, always in the leaf-node topology (for tests of the link itself). */
+void e2e_pair_up_leaf(e2e_pair *p);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */
 void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds);
 void e2e_pair_down(e2e_pair *p);
