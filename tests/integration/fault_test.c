@@ -16,9 +16,12 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define WAIT_MS 15000
+#define MIRROR_WAIT_MS 60000
 #define ACK_TIMEOUT_MS 1000
 #define DELAY_MS 400
 #define STREAM "F"
@@ -365,6 +368,8 @@ Test(fault, relay_reports_unknown_duplicate_and_bad_proxies, .timeout = 60)
     cr_assert_eq(nxc_test_relay_delay(relay, "nope", 10), NXC_ENOTFOUND);
     cr_assert_eq(nxc_test_relay_clear(relay, "nope"), NXC_ENOTFOUND);
     cr_assert_eq(nxc_test_relay_port(relay, "nope"), NXC_ENOTFOUND);
+    cr_assert_eq(nxc_test_relay_retarget(relay, "nope", "127.0.0.1", 1), NXC_ENOTFOUND);
+    cr_assert_eq(nxc_test_relay_retarget(relay, "a", "127.0.0.1", 70000), NXC_EINVALID);
     cr_assert_eq(nxc_test_relay_delay(relay, "a", -1), NXC_EINVALID);
 
     /* Every fault can be applied twice and lifted when absent. */
@@ -383,6 +388,63 @@ Test(fault, relay_reports_unknown_duplicate_and_bad_proxies, .timeout = 60)
     cr_assert_eq(nxc_test_relay_cut(relay, "a"), NXC_EUNAVAIL);
     cr_assert_neq(nxc_test_wait_port(port, 0), 0, "the proxy outlived its relay");
     nxc_test_relay_free(relay);
+}
+
+/* --- natsd ports ----------------------------------------------------------------------- */
+
+Test(fault, natsd_picks_new_ports_when_one_was_taken, .timeout = 60)
+{
+    const char *real = getenv("NXC_NATS_SERVER");
+    nxc_test_natsd *a = NULL;
+    nxc_test_natsd *b = NULL;
+    nxc_test_natsd_opts o;
+    char *dir = NULL;
+    char script[4096];
+    char marker[1024];
+    char path[1024];
+    struct stat st;
+    int rc;
+
+    /* A port the caller fixed is not changed: taken, the start fails (and does not hang). */
+    rc = nxc_test_natsd_start(NULL, &a);
+    cr_assert_eq(rc, 0);
+    memset(&o, 0, sizeof(o));
+    o.port = nxc_test_natsd_port(a);
+    rc = nxc_test_natsd_start(&o, &b);
+    cr_assert_eq(rc, NXC_EUNAVAIL);
+    cr_assert_null(b);
+    nxc_test_natsd_free(a);
+
+    /* A server that finds a picked port taken (as nats-server words it, once) is started
+     * again on new ports. */
+    rc = nxc_test_tmpdir("nxc-fault", &dir);
+    cr_assert_eq(rc, 0);
+    snprintf(marker, sizeof(marker), "%s/failed-once", dir);
+    snprintf(path, sizeof(path), "%s/nats-server", dir);
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\n"
+             "if [ ! -e '%s' ]; then\n"
+             "    : > '%s'\n"
+             "    echo '[FTL] Error listening on port: 127.0.0.1:1, \"listen tcp 127.0.0.1:1: "
+             "bind: address already in use\"'\n"
+             "    exit 1\n"
+             "fi\n"
+             "exec '%s' \"$@\"\n",
+             marker, marker, real != NULL && real[0] != '\0' ? real : "nats-server");
+    rc = nxc_test_write_file(path, script, strlen(script));
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(chmod(path, 0700), 0);
+    cr_assert_eq(setenv("NXC_NATS_SERVER", path, 1), 0);
+    memset(&o, 0, sizeof(o));
+    o.monitor_port = -1;
+    rc = nxc_test_natsd_start(&o, &b);
+    cr_assert_eq(rc, 0, "no second attempt on new ports");
+    cr_assert_eq(stat(marker, &st), 0, "the first attempt did not run");
+    cr_assert_eq(nxc_test_natsd_running(b), 1);
+    cr_assert_gt(nxc_test_natsd_monitor_port(b), 0);
+    nxc_test_natsd_free(b);
+    nxc_test_rmtree(dir);
+    free(dir);
 }
 
 /* --- hub and leaf ----------------------------------------------------------------------- */
@@ -433,10 +495,10 @@ static void publish_n(nxc_bus *b, struct rec *r, int from, int n)
 
 /*
  * The leaf-node topology of deploy/nats/hub.conf + leaf.conf, with the leaf's link running
- * through a relay. Checked from the hub's /leafz and through JetStream domains: a bus on the
- * leaf reaches the hub's stream as domain "hub" while the link is up, not while it is cut.
- * Mirroring the hub's stream into the leaf's JetStream is not checked: bus.h has no option
- * for a mirror or a source yet.
+ * through a relay. Checked from /leafz and through JetStream domains: a bus on the leaf
+ * reaches the hub's stream as domain "hub" while the link is up, not while it is cut; a
+ * mirror of it in the leaf's own JetStream keeps its messages through the cut and catches
+ * up after it.
  */
 Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
 {
@@ -445,6 +507,7 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     nxc_test_natsd *leaf = NULL;
     nxc_test_natsd_opts ho;
     nxc_test_natsd_opts lo;
+    nxc_bus_stream_opts mo;
     nxc_bus *hub_bus;
     nxc_bus *leaf_bus;
     nxc_bus *cross_bus;
@@ -469,12 +532,11 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     pthread_mutex_init(&leaf_r.mu, NULL);
     pthread_mutex_init(&cross_r.mu, NULL);
 
-    /* The relay first: the hub must advertise the relay's address, not its own. */
+    /* The relay first: the hub must advertise the relay's address, not its own. Its
+     * upstream (port 1 for now: nothing connects yet) is set once the hub has its port. */
     rc = nxc_test_relay_start(&relay);
     cr_assert_eq(rc, 0, "relay did not start");
-    hub_leaf_port = nxc_test_free_port();
-    cr_assert_gt(hub_leaf_port, 0);
-    rc = nxc_test_relay_add(relay, "leaf", "127.0.0.1", hub_leaf_port, &relay_port);
+    rc = nxc_test_relay_add(relay, "leaf", "127.0.0.1", 1, &relay_port);
     cr_assert_eq(rc, 0);
     snprintf(advertise, sizeof(advertise), "127.0.0.1:%d", relay_port);
     snprintf(remote, sizeof(remote), "nats-leaf://127.0.0.1:%d", relay_port);
@@ -482,13 +544,17 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     memset(&ho, 0, sizeof(ho));
     ho.name = "hub";
     ho.domain = "hub";
-    ho.leafnode_port = hub_leaf_port;
+    ho.leafnode_port = -1;
     ho.leafnode_advertise = advertise;
     ho.monitor_port = -1;
     rc = nxc_test_natsd_start(&ho, &hub);
     cr_assert_eq(rc, 0, "hub did not start");
-    cr_assert_eq(nxc_test_natsd_leafnode_port(hub), hub_leaf_port);
+    hub_leaf_port = nxc_test_natsd_leafnode_port(hub);
+    cr_assert_gt(hub_leaf_port, 0);
     cr_assert_gt(nxc_test_natsd_monitor_port(hub), 0);
+    rc = nxc_test_relay_retarget(relay, "leaf", "127.0.0.1", hub_leaf_port);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(nxc_test_relay_port(relay, "leaf"), relay_port, "retarget moved the port");
 
     memset(&lo, 0, sizeof(lo));
     lo.name = "leaf";
@@ -522,10 +588,20 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     /* The leaf keeps its own JetStream: the hub's stream is not in it... */
     rc = nxc_bus_stream_info(leaf_bus, "S", &first, &last, &msgs);
     cr_assert_eq(rc, NXC_ENOTFOUND, "the leaf's own domain has S: %s", nxc_error_last());
-    /* ...but is reachable from the leaf as domain "hub", across the link. */
+    /* ...but is reachable from the leaf as domain "hub", across the link... */
     sc = (struct stream_count){cross_bus, "S", 10};
     rc = nxc_test_poll(WAIT_MS, stream_has, &sc);
     cr_assert_eq(rc, 0, "S not reachable from the leaf as domain hub: %s", nxc_error_last());
+    /* ...and can be mirrored into it. */
+    memset(&mo, 0, sizeof(mo));
+    mo.name = "M";
+    mo.mirror = "S";
+    mo.mirror_domain = "hub";
+    rc = nxc_bus_stream_ensure(leaf_bus, &mo);
+    cr_assert_eq(rc, 0, "mirror on the leaf: %s", nxc_error_last());
+    sc = (struct stream_count){leaf_bus, "M", 10};
+    rc = nxc_test_poll(MIRROR_WAIT_MS, stream_has, &sc);
+    cr_assert_eq(rc, 0, "the leaf's mirror never got S's 10 messages");
 
     rc = nxc_test_relay_cut(relay, "leaf");
     cr_assert_eq(rc, 0);
@@ -537,9 +613,13 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     cr_assert_eq(rc, 0, "the leaf still lists its link after the cut");
     rc = nxc_bus_stream_info(cross_bus, "S", &first, &last, &msgs);
     cr_assert_neq(rc, 0, "the hub's domain answered across a cut link");
-    /* Each side keeps working alone: clients stay connected to their own server. */
+    /* Each side keeps working alone: clients stay connected to their own server, the hub
+     * takes publishes, the leaf keeps what it mirrored. */
     cr_assert_eq(nxc_bus_connected(leaf_bus), 1);
     publish_n(hub_bus, &hub_r, 10, 5);
+    rc = nxc_bus_stream_info(leaf_bus, "M", &first, &last, &msgs);
+    cr_assert_eq(rc, 0, "the leaf lost its mirror in the cut: %s", nxc_error_last());
+    cr_assert_eq(msgs, 10, "%llu messages crossed a cut link", (unsigned long long)msgs);
 
     rc = nxc_test_relay_restore(relay, "leaf");
     cr_assert_eq(rc, 0);
@@ -550,6 +630,10 @@ Test(fault, leaf_link_through_relay_is_cut_and_restored, .timeout = 180)
     rc = nxc_test_poll(WAIT_MS, stream_has, &sc);
     cr_assert_eq(rc, 0, "S (15 messages) not reachable from the leaf after restore: %s",
                  nxc_error_last());
+    /* nats-server 2.9 notices a stalled mirror only every few seconds. */
+    sc = (struct stream_count){leaf_bus, "M", 15};
+    rc = nxc_test_poll(MIRROR_WAIT_MS, stream_has, &sc);
+    cr_assert_eq(rc, 0, "the leaf's mirror did not catch up after restore");
 
     nxc_bus_close(cross_bus);
     nxc_bus_close(leaf_bus);

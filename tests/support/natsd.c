@@ -19,9 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define START_DEADLINE_MS 15000
 #define STOP_GRACE_MS 5000
+#define START_TRIES 3
 #define CONF_MAX (64 * 1024)
 #define MONITOR_TIMEOUT_MS 5000
 #define MONITOR_REPLY_MAX (4 * 1024 * 1024)
@@ -57,9 +60,36 @@ static void print_log_tail(const nxc_test_natsd *d)
 
 struct up_check {
     nxc_test_natsd *d;
+    long log_from; /* size of the log before this start: earlier runs do not count */
     int died;
 };
 
+/* Whether the log, from offset on, holds line. */
+static int log_has(const char *path, long offset, const char *line)
+{
+    FILE *f = fopen(path, "r");
+    char buf[1024];
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fseek(f, offset, SEEK_SET) == 0) {
+        while (!found && fgets(buf, sizeof(buf), f) != NULL)
+            found = strstr(buf, line) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* The port accepting is not enough: another process may hold it, and this server is about
+ * to exit for that. nats-server says "Server is ready" once every listener is bound. */
 static int server_up(void *ctx)
 {
     struct up_check *u = ctx;
@@ -68,7 +98,8 @@ static int server_up(void *ctx)
         u->died = 1;
         return 1;
     }
-    return nxc_test_wait_port(u->d->port, 0) == NXC_OK;
+    return nxc_test_wait_port(u->d->port, 0) == NXC_OK &&
+           log_has(u->d->log, u->log_from, "Server is ready");
 }
 
 static int launch(nxc_test_natsd *d)
@@ -77,7 +108,7 @@ static int launch(nxc_test_natsd *d)
     char port[16];
     char mon[16];
     const char *argv[16];
-    struct up_check u = {d, 0};
+    struct up_check u = {d, file_size(d->log), 0};
     int n = 0;
     int rc;
 
@@ -162,13 +193,43 @@ static int pick_port(int want)
     return want > 0 ? want : 0;
 }
 
+/* Picks the ports the options leave to this file and writes the config file for them. */
+static int prepare(nxc_test_natsd *d, const nxc_test_natsd_opts *o)
+{
+    nxc_buf conf;
+    int rc = NXC_OK;
+
+    d->port = o != NULL && o->port > 0 ? o->port : nxc_test_free_port();
+    d->leaf_port = o != NULL ? pick_port(o->leafnode_port) : 0;
+    d->mon_port = o != NULL ? pick_port(o->monitor_port) : 0;
+    if (d->port <= 0 || d->leaf_port < 0 || d->mon_port < 0)
+        return NXC_ERROR;
+    snprintf(d->url, sizeof(d->url), "nats://127.0.0.1:%d", d->port);
+    nxc_buf_init(&conf, CONF_MAX);
+    if (o != NULL)
+        rc = build_config(d, o, &conf);
+    if (rc == NXC_OK && conf.len > 0) {
+        snprintf(d->conf, sizeof(d->conf), "%s/nats.conf", d->dir);
+        rc = nxc_test_write_file(d->conf, conf.ptr, conf.len);
+    }
+    nxc_buf_free(&conf);
+    return rc;
+}
+
+/* A free port is only free until someone binds it: on a busy machine another test's server,
+ * or the ephemeral port of any outgoing connection, can take it before nats-server does.
+ * Then the ports picked here are picked again; ports the caller fixed are not. */
+static int port_was_taken(const nxc_test_natsd *d, const nxc_test_natsd_opts *o)
+{
+    if (o != NULL && o->port > 0 && o->leafnode_port != -1 && o->monitor_port != -1)
+        return 0;
+    return log_has(d->log, 0, "address already in use");
+}
+
 int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out)
 {
     nxc_test_natsd *d;
-    nxc_buf conf;
     int rc;
-
-    nxc_buf_init(&conf, CONF_MAX);
 
     *out = NULL;
     d = calloc(1, sizeof(*d));
@@ -177,41 +238,23 @@ int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out)
     rc = nxc_test_tmpdir("nxc-natsd", &d->dir);
     if (rc != NXC_OK)
         goto fail;
-    d->port = o != NULL && o->port > 0 ? o->port : nxc_test_free_port();
-    if (d->port <= 0) {
-        rc = NXC_ERROR;
-        goto fail;
-    }
     snprintf(d->store, sizeof(d->store), "%s/js", d->dir);
     snprintf(d->log, sizeof(d->log), "%s/nats-server.log", d->dir);
-    snprintf(d->url, sizeof(d->url), "nats://127.0.0.1:%d", d->port);
-    if (o != NULL) {
-        d->leaf_port = pick_port(o->leafnode_port);
-        d->mon_port = pick_port(o->monitor_port);
-        if (d->leaf_port < 0 || d->mon_port < 0) {
-            rc = NXC_ERROR;
-            goto fail;
-        }
-        rc = build_config(d, o, &conf);
-        if (rc != NXC_OK)
-            goto fail;
-    }
-    if (conf.len > 0) {
-        snprintf(d->conf, sizeof(d->conf), "%s/nats.conf", d->dir);
-        rc = nxc_test_write_file(d->conf, conf.ptr, conf.len);
-        if (rc != NXC_OK)
-            goto fail;
-    }
-    if (o == NULL || !o->no_start) {
+    for (int attempt = 1;; attempt++) {
+        rc = prepare(d, o);
+        if (rc != NXC_OK || (o != NULL && o->no_start))
+            break;
         rc = launch(d);
-        if (rc != NXC_OK)
-            goto fail;
+        if (rc == NXC_OK || attempt == START_TRIES || !port_was_taken(d, o))
+            break;
+        fprintf(stderr, "natsd: a port was taken before nats-server bound it; new ports\n");
+        unlink(d->log);
     }
+    if (rc != NXC_OK)
+        goto fail;
     *out = d;
-    nxc_buf_free(&conf);
     return NXC_OK;
 fail:
-    nxc_buf_free(&conf);
     nxc_test_natsd_free(d);
     return rc;
 }

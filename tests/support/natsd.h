@@ -9,15 +9,18 @@
  * connecting to it. To cut the link between them, put a relay (relay.h) in front of the
  * hub's leafnode port:
  *
- *     hub_leaf = nxc_test_free_port();
- *     nxc_test_relay_add(relay, "leaf", "127.0.0.1", hub_leaf, &rport);
- *     hub:  domain "hub", leafnode_port hub_leaf, leafnode_advertise "127.0.0.1:<rport>"
+ *     nxc_test_relay_add(relay, "leaf", "127.0.0.1", 1, &rport);    upstream set below
+ *     hub:  domain "hub", leafnode_port -1, leafnode_advertise "127.0.0.1:<rport>"
+ *     nxc_test_relay_retarget(relay, "leaf", "127.0.0.1", nxc_test_natsd_leafnode_port(hub));
  *     leaf: domain "leaf", leaf_remote "nats-leaf://127.0.0.1:<rport>"
  *
  * leafnode_advertise matters: nats-server 2.9 sends its leafnode address to each leaf
  * (INFO leafnode_urls), and a leaf that lost its link tries that address before its
  * configured URL, which would go around the relay. `leafnodes { no_advertise }` does not
  * prevent it in 2.9.10 (it only stops the gossip between clustered servers).
+ *
+ * Ports left to natsd (port 0, leafnode_port and monitor_port -1) are picked again when
+ * another process took one before nats-server could bind it.
  *
  * The binary is $NXC_NATS_SERVER, else nats-server from PATH. Its output goes to
  * <dir>/nats-server.log; the directory is removed by free unless $NXC_TEST_KEEP is set.
@@ -49,7 +52,8 @@ typedef struct nxc_test_natsd_opts {
                                        0: no, -1: a free port (kept across restarts) */
 } nxc_test_natsd_opts;
 
-/* Starts a server (o may be NULL) and waits until it accepts connections. */
+/* Starts a server (o may be NULL) and waits until it is ready: its port accepts and its log
+ * says "Server is ready" (so a config must not send the log elsewhere). */
 int nxc_test_natsd_start(const nxc_test_natsd_opts *o, nxc_test_natsd **out);
 /* SIGTERM and wait (SIGKILL after a few seconds). */
 int nxc_test_natsd_stop(nxc_test_natsd *d);
@@ -57,7 +61,7 @@ int nxc_test_natsd_stop(nxc_test_natsd *d);
 int nxc_test_natsd_kill9(nxc_test_natsd *d);
 /* Sends sig to the server (SIGSTOP freezes it, SIGCONT thaws it). */
 int nxc_test_natsd_signal(nxc_test_natsd *d, int sig);
-/* Starts it again (after stop or kill9) on the same port and store; waits for the port. */
+/* Starts it again (after stop or kill9) on the same port and store; waits until ready. */
 int nxc_test_natsd_restart(nxc_test_natsd *d);
 /* Removes the JetStream store; the server must be stopped. */
 int nxc_test_natsd_wipe(nxc_test_natsd *d);

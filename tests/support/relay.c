@@ -343,6 +343,15 @@ void nxc_test_relay_free(nxc_test_relay *r)
 
 /* --- proxies ---------------------------------------------------------------------------- */
 
+/* "host:port" for toxiproxy's upstream field. */
+static int upstream_of(const char *name, const char *host, int port, char *out, size_t cap)
+{
+    if (host == NULL || host[0] == '\0' || port <= 0 || port > 65535 ||
+        snprintf(out, cap, "%s:%d", host, port) >= (int)cap)
+        return fail(NXC_EINVALID, "proxy %s: bad upstream", name);
+    return NXC_OK;
+}
+
 static int check(nxc_test_relay *r, const char *name)
 {
     if (!valid_name(name))
@@ -365,9 +374,9 @@ int nxc_test_relay_add(nxc_test_relay *r, const char *name, const char *host, in
     rc = check(r, name);
     if (rc != NXC_OK)
         return rc;
-    if (host == NULL || port <= 0 || port > 65535 ||
-        snprintf(upstream, sizeof(upstream), "%s:%d", host, port) >= (int)sizeof(upstream))
-        return fail(NXC_EINVALID, "proxy %s: bad upstream", name);
+    rc = upstream_of(name, host, port, upstream, sizeof(upstream));
+    if (rc != NXC_OK)
+        return rc;
     body = json_pack("{s:s, s:s, s:s, s:b}", "name", name, "listen", "127.0.0.1:0", "upstream",
                      upstream, "enabled", 1);
     if (body == NULL)
@@ -417,17 +426,13 @@ int nxc_test_relay_port(nxc_test_relay *r, const char *name)
     return rc;
 }
 
-static int set_enabled(nxc_test_relay *r, const char *name, int enabled)
+/* POST /proxies/{name} with the fields to change (toxiproxy keeps the others); takes body. */
+static int update_proxy(nxc_test_relay *r, const char *name, json_t *body, const char *what)
 {
     char path[128];
-    json_t *body;
     long status;
     int rc;
 
-    rc = check(r, name);
-    if (rc != NXC_OK)
-        return rc;
-    body = json_pack("{s:b}", "enabled", enabled);
     if (body == NULL)
         return NXC_ENOMEM;
     snprintf(path, sizeof(path), "/proxies/%s", name);
@@ -436,8 +441,33 @@ static int set_enabled(nxc_test_relay *r, const char *name, int enabled)
     if (rc != NXC_OK)
         return rc;
     if (status != 200)
-        return api_fail(r, name, enabled ? "restore" : "cut", status);
+        return api_fail(r, name, what, status);
     return NXC_OK;
+}
+
+static int set_enabled(nxc_test_relay *r, const char *name, int enabled)
+{
+    int rc;
+
+    rc = check(r, name);
+    if (rc != NXC_OK)
+        return rc;
+    return update_proxy(r, name, json_pack("{s:b}", "enabled", enabled),
+                        enabled ? "restore" : "cut");
+}
+
+int nxc_test_relay_retarget(nxc_test_relay *r, const char *name, const char *host, int port)
+{
+    char upstream[300];
+    int rc;
+
+    rc = check(r, name);
+    if (rc != NXC_OK)
+        return rc;
+    rc = upstream_of(name, host, port, upstream, sizeof(upstream));
+    if (rc != NXC_OK)
+        return rc;
+    return update_proxy(r, name, json_pack("{s:s}", "upstream", upstream), "retarget");
 }
 
 int nxc_test_relay_cut(nxc_test_relay *r, const char *name)

@@ -29,6 +29,11 @@ int nxc_test_relay_add(nxc_test_relay *r, const char *name, const char *host, in
                        int *listen_port);
 /* The listen port of proxy `name`, or NXC_ENOTFOUND. */
 int nxc_test_relay_port(nxc_test_relay *r, const char *name);
+/* Forwards new connections to host:port instead; open ones are closed (toxiproxy restarts
+ * the proxy, on the same listen port, and a cut proxy stays cut). For a relay whose address
+ * must be known before its upstream's port is, e.g. the address a hub advertises to its
+ * leaves (natsd.h): add it towards any port, start the server, retarget. */
+int nxc_test_relay_retarget(nxc_test_relay *r, const char *name, const char *host, int port);
 
 /* Disables the proxy: open connections are closed at once (both sides see the close) and new
  * ones are refused until restore. Cutting a cut proxy is fine. */

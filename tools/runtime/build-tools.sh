@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the test infrastructure that Debian does not package: kube-apiserver (from
-# k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3) and the nats CLI, through a small Go
-# tools module with pinned versions. Binaries are cached outside the repository, keyed by
+# k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), the nats CLI and toxiproxy-server
+# (the TCP relay the fault tests cut and blackhole), through a small Go tools module or
+# `go install` with pinned versions. Binaries are cached outside the repository, keyed by
 # version, and reused when present.
 #
-#   tools/runtime/build-tools.sh [all|runtime|kube|kubectl|etcd|nats]
+#   tools/runtime/build-tools.sh [all|runtime|kube|kubectl|etcd|nats|toxiproxy]
 #       build what is missing (default all), print the bin directory on stdout
 #
 # Environment: NXC_CACHE (default ~/.cache/nexus-connector).
@@ -13,6 +14,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.17}
 NATSCLI_VERSION=${NATSCLI_VERSION:-v0.2.4}
+TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-v2.5.0}
 
 cache=${NXC_CACHE:-$HOME/.cache/nexus-connector}
 bin="$cache/bin"
@@ -25,7 +27,7 @@ need_go() {
         for g in /usr/local/go/bin/go /usr/lib/go/bin/go; do
             [ -x "$g" ] && export PATH="$(dirname "$g"):$PATH" && return 0
         done
-        log "go toolchain not found (needed to build kube-apiserver, etcd and the nats CLI)"
+        log "go toolchain not found (needed for kube-apiserver, etcd, the nats CLI, toxiproxy)"
         exit 1
     fi
 }
@@ -121,18 +123,33 @@ build_natscli() {
     log "nats CLI $NATSCLI_VERSION built in $((SECONDS - start))s"
 }
 
+# toxiproxy-server only: the fault tests drive it over its HTTP API, so the CLI is not needed.
+build_toxiproxy() {
+    local out="$bin/toxiproxy-server-$TOXIPROXY_VERSION"
+    [ -x "$out" ] && return 0
+    need_go
+    local start=$SECONDS gobin="$cache/src/toxiproxy-$TOXIPROXY_VERSION"
+    log "building toxiproxy-server $TOXIPROXY_VERSION"
+    GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' \
+        "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+    mv -f "$gobin/server" "$out"
+    log "toxiproxy-server $TOXIPROXY_VERSION built in $((SECONDS - start))s"
+}
+
 what=${1:-all}
 case "$what" in
-    all) build_etcd; build_natscli; build_kube; build_kubectl ;;
+    all) build_etcd; build_natscli; build_toxiproxy; build_kube; build_kubectl ;;
     runtime) build_etcd; build_kube ;;
     kube) build_kube ;;
     kubectl) build_kubectl ;;
     etcd) build_etcd ;;
     nats) build_natscli ;;
-    *) log "usage: $0 [all|kube|etcd|nats]"; exit 2 ;;
+    toxiproxy) build_toxiproxy ;;
+    *) log "usage: $0 [all|runtime|kube|kubectl|etcd|nats|toxiproxy]"; exit 2 ;;
 esac
 ln -sf "kube-apiserver-$K8S_VERSION" "$bin/kube-apiserver"
 ln -sf "kubectl-$K8S_VERSION" "$bin/kubectl"
 ln -sf "etcd-$ETCD_VERSION" "$bin/etcd"
 ln -sf "nats-$NATSCLI_VERSION" "$bin/nats"
+ln -sf "toxiproxy-server-$TOXIPROXY_VERSION" "$bin/toxiproxy-server"
 echo "$bin"
