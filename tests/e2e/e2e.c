@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "buf.h"
 #include "err.h"
 #include "proc.h"
 
@@ -37,7 +38,7 @@ void e2e_pair_up(e2e_pair *p)
     e2e_pair_up_crds(p, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS);
 }
 
-static void start_nats(e2e_pair *p)
+static void start_nats(e2e_pair *p, int flags)
 {
     nxc_test_natsd_opts hub, leaf;
     int hub_port, relay_port;
@@ -45,6 +46,12 @@ static void start_nats(e2e_pair *p)
 
     if (!p->leaf) {
         cr_assert_eq(nxc_test_natsd_start(NULL, &p->nats), 0);
+        if (flags)
+            cr_assert_eq(nxc_test_relay_start(&p->relay), 0);
+        if (flags & E2E_RELAY_NATS)
+            cr_assert_eq(nxc_test_relay_add(p->relay, "nats", "127.0.0.1",
+                                            nxc_test_natsd_port(p->nats), &relay_port),
+                         0);
         return;
     }
     cr_assert_eq(nxc_test_relay_start(&p->relay), 0);
@@ -67,7 +74,37 @@ static void start_nats(e2e_pair *p)
     cr_assert_eq(nxc_test_natsd_start(&leaf, &p->nats_leaf), 0);
 }
 
-static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds, int leaf)
+/* A copy of kubeconfig `from` whose server goes through relay proxy "api" instead. */
+static char *relayed_kubeconfig(e2e_pair *p, const char *from, const char *server)
+{
+    char *text = NULL, *out = NULL, relay_url[64];
+    const char *at;
+    size_t len = 0;
+    FILE *f = fopen(from, "r");
+    nxc_buf b;
+    int port;
+
+    cr_assert_not_null(f);
+    cr_assert_gt(getdelim(&text, &len, '\0', f), 0);
+    fclose(f);
+    at = strstr(text, server);
+    cr_assert_not_null(at, "server %s not in %s", server, from);
+    port = nxc_test_relay_port(p->relay, "api");
+    cr_assert_gt(port, 0);
+    snprintf(relay_url, sizeof(relay_url), "https://127.0.0.1:%d", port);
+    nxc_buf_init(&b, 1u << 20);
+    nxc_buf_addf(&b, "%.*s%s%s", (int)(at - text), text, relay_url, at + strlen(server));
+    /* relative paths in the kubeconfig stay valid: the copy sits beside the original */
+    out = malloc(strlen(from) + 16);
+    snprintf(out, strlen(from) + 16, "%s.relayed", from);
+    cr_assert_eq(nxc_test_write_file(out, b.ptr, b.len), 0);
+    nxc_buf_free(&b);
+    free(text);
+    return out;
+}
+
+static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds, int leaf,
+                    int flags)
 {
     const char *crds[2] = {saas_crds, edge_crds};
     e2e_pair *p = &live;
@@ -76,7 +113,7 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
     memset(p, 0, sizeof(*p));
     cr_assert_eq(nxc_test_tmpdir("nxc-e2e", &p->dir), 0);
     p->leaf = leaf;
-    start_nats(p);
+    start_nats(p, flags);
     types = nxc_test_types_yaml(NXC_TEST_EXAMPLE_CRDS);
     cr_assert(types && strstr(types, "gnses"), "no types found in " NXC_TEST_EXAMPLE_CRDS);
     for (int i = 0; i < 2; i++) {
@@ -87,7 +124,12 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
 
         snprintf(rdir, sizeof(rdir), "%s/runtime-%s", p->dir, E2E_IDS[i]);
         snprintf(adir, sizeof(adir), "%s/agent-%s", p->dir, E2E_IDS[i]);
+        char nats_relay[64], *kubeconfig = NULL;
+
+        if (i == 0 && (flags & E2E_RELAY_API))
+            setenv("NXC_RT_APISERVER_ARGS", "--watch-cache=false", 1);
         cr_assert_eq(nxc_test_runtime_start(rdir, crds[i], &p->rt[i]), 0);
+        unsetenv("NXC_RT_APISERVER_ARGS");
         cr_assert_eq(mkdir(adir, 0700), 0);
         o = (nxc_test_agent_opts){E2E_IDS[i],
                                   E2E_IDS[1 - i],
@@ -97,9 +139,24 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
                                   types,
                                   p->leaf ? domains[i] : NULL,
                                   p->leaf ? domains[1 - i] : NULL};
+        if (i == 0 && (flags & E2E_RELAY_NATS)) {
+            snprintf(nats_relay, sizeof(nats_relay), "nats://127.0.0.1:%d",
+                     nxc_test_relay_port(p->relay, "nats"));
+            o.nats_url = nats_relay;
+        }
+        if (i == 0 && (flags & E2E_RELAY_API)) {
+            int port;
+
+            cr_assert_eq(nxc_test_relay_add(p->relay, "api", "127.0.0.1",
+                                            e2e_apiserver_port(p->rt[0]), &port),
+                         0);
+            kubeconfig = relayed_kubeconfig(p, o.kubeconfig, nxc_kube_config_server(p->rt[0]->cfg));
+            o.kubeconfig = kubeconfig;
+        }
         cr_assert_eq(nxc_test_agent_start(&o, &p->agent[i]), 0);
+        free(kubeconfig);
         memset(&bo, 0, sizeof(bo));
-        bo.urls = o.nats_url;
+        bo.urls = nxc_test_natsd_url(i && p->leaf ? p->nats_leaf : p->nats);
         bo.name = "e2e-test";
         bo.domain = o.nats_domain;
         cr_assert_eq(nxc_bus_connect(&bo, &p->bus[i]), 0);
@@ -113,12 +170,25 @@ void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crd
 {
     const char *topology = getenv("NXC_E2E_TOPOLOGY");
 
-    pair_up(out, saas_crds, edge_crds, topology && strcmp(topology, "leaf") == 0);
+    pair_up(out, saas_crds, edge_crds, topology && strcmp(topology, "leaf") == 0, 0);
 }
 
 void e2e_pair_up_leaf(e2e_pair *out)
 {
-    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 1);
+    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 1, 0);
+}
+
+void e2e_pair_up_relayed(e2e_pair *out, int flags)
+{
+    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 0, flags);
+}
+
+int e2e_apiserver_port(nxc_test_runtime *rt)
+{
+    const char *server = nxc_kube_config_server(rt->cfg);
+    const char *colon = strrchr(server, ':');
+
+    return colon ? atoi(colon + 1) : 0;
 }
 
 void e2e_cleanup(void)

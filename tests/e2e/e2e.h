@@ -40,6 +40,15 @@ extern const char *const E2E_STREAMS[2];
 void e2e_pair_up(e2e_pair *p);
 /* As e2e_pair_up, always in the leaf-node topology (for tests of the link itself). */
 void e2e_pair_up_leaf(e2e_pair *p);
+/* Single-server topology with relays in front of saas's agent's connections: flags of
+ * E2E_RELAY_NATS (proxy "nats": saas's agent -> nats-server) and E2E_RELAY_API (proxy "api":
+ * saas's agent -> saas's API server, whose watch cache is off so that a compacted etcd makes
+ * a resumed watch answer 410). */
+#define E2E_RELAY_NATS 1
+#define E2E_RELAY_API 2
+void e2e_pair_up_relayed(e2e_pair *p, int flags);
+/* The TCP port of rt's API server. */
+int e2e_apiserver_port(nxc_test_runtime *rt);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */
 void e2e_pair_up_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds);
 void e2e_pair_down(e2e_pair *p);

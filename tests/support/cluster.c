@@ -82,6 +82,54 @@ int nxc_test_runtime_resume(nxc_test_runtime *rt)
     return script(rt, "start-apiserver");
 }
 
+static long etcd_port(nxc_test_runtime *rt)
+{
+    char *path = pathf(rt->dir, "env"), line[256];
+    FILE *f = path ? fopen(path, "r") : NULL;
+    long port = 0;
+
+    free(path);
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "NXC_RT_ETCD_PORT=", 17) == 0)
+            port = strtol(line + 17, NULL, 10);
+    fclose(f);
+    return port;
+}
+
+static long http_post(const char *url, const char *body, nxc_buf *out);
+
+int nxc_test_runtime_compact(nxc_test_runtime *rt)
+{
+    char url[128], body[128];
+    nxc_buf resp;
+    json_t *doc;
+    json_error_t err;
+    const char *rev;
+    long port = etcd_port(rt);
+    int rc = NXC_ERROR;
+
+    if (!port)
+        return NXC_ERROR;
+    /* any range request tells the current revision */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%ld/v3/kv/range", port);
+    if (http_post(url, "{\"key\":\"Lw==\"}", &resp) != 200)
+        return NXC_ERROR;
+    doc = json_loads(resp.ptr, 0, &err);
+    nxc_buf_free(&resp);
+    rev = json_string_value(json_object_get(json_object_get(doc, "header"), "revision"));
+    if (rev) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%ld/v3/kv/compaction", port);
+        snprintf(body, sizeof(body), "{\"revision\":\"%s\",\"physical\":true}", rev);
+        if (http_post(url, body, &resp) == 200)
+            rc = 0;
+        nxc_buf_free(&resp);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int nxc_test_runtime_wipe(nxc_test_runtime *rt, const char *crd_dir)
 {
     char *log = pathf(rt->dir, "start-runtime.log"), *etcd = pathf(rt->dir, "etcd");
@@ -283,6 +331,30 @@ static long http_get(int port, const char *path, nxc_buf *body)
         *body = f.body;
     else
         nxc_buf_free(&f.body);
+    return status;
+}
+
+static long http_post(const char *url, const char *body, nxc_buf *out)
+{
+    CURL *c = curl_easy_init();
+    struct fetch f;
+    long status = 0;
+
+    nxc_buf_init(&f.body, 1u << 22);
+    if (!c) {
+        *out = f.body;
+        return 0;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *out = f.body;
     return status;
 }
 

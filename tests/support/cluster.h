@@ -29,6 +29,9 @@ int nxc_test_runtime_start(const char *dir, const char *crd_dir, nxc_test_runtim
 int nxc_test_runtime_pause(nxc_test_runtime *rt);
 int nxc_test_runtime_resume(nxc_test_runtime *rt);
 void nxc_test_runtime_stop(nxc_test_runtime *rt);
+/* Compacts the runtime's etcd at its current revision: every older resourceVersion is gone
+ * (a watch resumed from one is answered 410 when the API server's watch cache is off). */
+int nxc_test_runtime_compact(nxc_test_runtime *rt);
 /* Stops the runtime, deletes its etcd data and starts it again on the same address with
  * crd_dir's CRDs: a runtime that lost its state. */
 int nxc_test_runtime_wipe(nxc_test_runtime *rt, const char *crd_dir);
