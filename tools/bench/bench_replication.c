@@ -149,8 +149,12 @@ int main(int argc, char **argv)
 
         snprintf(adir, sizeof(adir), "%s/agent-%s", dir, ids[i]);
         mkdir(adir, 0700);
-        o = (nxc_test_agent_opts){ids[i], ids[1 - i], rt[i]->agent_kubeconfig,
-                                  nxc_test_natsd_url(nats), adir, types};
+        o = (nxc_test_agent_opts){.id = ids[i],
+                                  .peer = ids[1 - i],
+                                  .kubeconfig = rt[i]->agent_kubeconfig,
+                                  .nats_url = nxc_test_natsd_url(nats),
+                                  .dir = adir,
+                                  .types_yaml = types};
         if (nxc_test_agent_start(&o, &agent[i]))
             return 1;
     }
