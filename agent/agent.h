@@ -69,6 +69,7 @@ typedef struct peer_state {
     pthread_cond_t done;  /* the loop finished the batch the thread posted */
     int outstanding;      /* messages posted and not yet finished by the loop */
     atomic_int reachable; /* the peer's stream answered recently */
+    atomic_ullong pending; /* messages of the peer not yet delivered to us (lag) */
 } peer_state;
 
 typedef struct item {

@@ -95,6 +95,7 @@ static void *consume_main(void *arg)
         rc = nxc_bus_fetch(c, FETCH_BATCH, FETCH_WAIT_MS, &msgs, &n);
         if (rc == NXC_EAGAIN) {
             atomic_store(&p->reachable, 1);
+            atomic_store(&p->pending, 0);
             continue;
         }
         if (rc) {
@@ -105,6 +106,7 @@ static void *consume_main(void *arg)
             continue;
         }
         atomic_store(&p->reachable, 1);
+        atomic_store(&p->pending, nxc_bus_msg_pending(msgs[n - 1]) + (uint64_t)n);
         pthread_mutex_lock(&p->mu);
         p->outstanding += n;
         pthread_mutex_unlock(&p->mu);

@@ -81,9 +81,16 @@ static void metrics(agent *a, nxc_buf *b)
     metric(b, "nats_reconnects_total", "counter", "NATS connections made.",
            atomic_load(&s->bus_reconnects));
     metric(b, "nats_connected", "gauge", "1 when connected to NATS.", atomic_load(&a->bus_up) != 0);
+    nxc_buf_addf(b, "# HELP nxc_peer_reachable 1 when the peer's stream answered lately.\n"
+                    "# TYPE nxc_peer_reachable gauge\n");
     for (size_t i = 0; i < a->npeers; i++)
         nxc_buf_addf(b, "nxc_peer_reachable{peer=\"%s\"} %d\n", a->peers[i].cfg->id,
                      atomic_load(&a->peers[i].reachable));
+    nxc_buf_addf(b, "# HELP nxc_peer_lag_messages Peer messages not yet applied here.\n"
+                    "# TYPE nxc_peer_lag_messages gauge\n");
+    for (size_t i = 0; i < a->npeers; i++)
+        nxc_buf_addf(b, "nxc_peer_lag_messages{peer=\"%s\"} %llu\n", a->peers[i].cfg->id,
+                     atomic_load(&a->peers[i].pending));
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,

@@ -1024,10 +1024,35 @@ static int run_batch(agent *a, item **items, size_t n)
     return 0;
 }
 
+/* One line a minute with the figures an operator watches during an outage. */
+static void log_stats(agent *a)
+{
+    char peers[512] = "";
+    size_t o = 0;
+
+    for (size_t i = 0; i < a->npeers && o < sizeof(peers); i++) {
+        int n = snprintf(peers + o, sizeof(peers) - o, " lag_%s=%llu reachable_%s=%d",
+                         a->peers[i].cfg->id, atomic_load(&a->peers[i].pending),
+                         a->peers[i].cfg->id, atomic_load(&a->peers[i].reachable));
+
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+    NXC_INFO("agent",
+             "event=stats nats=%s outbox=%llu local_changes=%llu published=%llu applied=%llu "
+             "conflicts=%llu apply_errors=%llu reconnects=%llu%s",
+             atomic_load(&a->bus_up) ? "up" : "down", atomic_load(&a->stats.outbox),
+             atomic_load(&a->stats.local_changes), atomic_load(&a->stats.published),
+             atomic_load(&a->stats.applied), atomic_load(&a->stats.conflicts),
+             atomic_load(&a->stats.apply_errors), atomic_load(&a->stats.bus_reconnects), peers);
+}
+
 int agent_loop(agent *a)
 {
     nxc_qitem *taken[BATCH_MAX];
     item *items[BATCH_MAX];
+    int64_t last_stats = now_ms();
     int failed = 0;
 
     while (!a->stop) {
@@ -1041,7 +1066,13 @@ int agent_loop(agent *a)
             item_free(items[i]);
         if (failed)
             break;
+        /* on_conn is not called for a connection that came up at once: ask */
+        atomic_store(&a->bus_up, nxc_bus_connected(a->bus));
         publish_sweep(a);
+        if (now_ms() - last_stats >= 60000) {
+            last_stats = now_ms();
+            log_stats(a);
+        }
     }
     return failed ? -1 : 0;
 }

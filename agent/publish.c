@@ -277,18 +277,20 @@ void publish_sweep(agent *a)
 {
     nxc_store_txn *txn = NULL;
     int64_t now = now_ms();
+    int up = atomic_load(&a->bus_up);
 
     if (!atomic_load(&a->resend_all) && now - a->last_sweep_ms < SWEEP_INTERVAL_MS)
         return;
     a->last_sweep_ms = now;
     expire_inflight(a, now);
-    if (!atomic_load(&a->bus_up))
-        return;
-    atomic_store(&a->resend_all, 0);
     if (nxc_store_txn_begin(a->store, 1, &txn) != NXC_OK)
         return;
+    /* the gauge is kept up to date during outages too: that is when it matters */
     atomic_store(&a->stats.outbox, nxc_store_outbox_count(txn));
-    nxc_store_outbox_foreach(txn, sweep_one, a);
+    if (up) {
+        atomic_store(&a->resend_all, 0);
+        nxc_store_outbox_foreach(txn, sweep_one, a);
+    }
     nxc_store_txn_abort(txn);
 }
 
