@@ -29,12 +29,12 @@
 
 /* Queue item kinds. */
 enum item_kind {
-    ITEM_WATCH = 1,     /* a watch or list event of a local object */
-    ITEM_LIST_BEGIN,    /* a complete list of a type starts (or restarts) */
-    ITEM_LIST_END,      /* ... and ended: absent known objects are deletes */
-    ITEM_REMOTE,        /* a message from a peer's stream */
-    ITEM_PUB_ACK,       /* a publish was acknowledged or failed */
-    ITEM_BATCH_DONE,    /* internal: marks the end of a consumer batch */
+    ITEM_WATCH = 1,  /* a watch or list event of a local object */
+    ITEM_LIST_BEGIN, /* a complete list of a type starts (or restarts) */
+    ITEM_LIST_END,   /* ... and ended: absent known objects are deletes */
+    ITEM_REMOTE,     /* a message from a peer's stream */
+    ITEM_PUB_ACK,    /* a publish was acknowledged or failed */
+    ITEM_BATCH_DONE, /* internal: marks the end of a consumer batch */
 };
 
 /* Producer classes, each with its own queue bound. */
@@ -45,84 +45,84 @@ struct agent;
 /* One replicated type and its watch thread. */
 typedef struct type_state {
     struct agent *agent;
-    nxc_kube_gvr gvr;     /* strings borrowed from the config */
-    char kind[128];       /* learned from the first object seen, for creates */
-    char prefix[512];     /* store key prefix "group/resource/" */
-    nxc_strmap *seen;     /* loop-owned: keys seen by the complete list in progress */
+    nxc_kube_gvr gvr; /* strings borrowed from the config */
+    char kind[128];   /* learned from the first object seen, for creates */
+    char prefix[512]; /* store key prefix "group/resource/" */
+    nxc_strmap *seen; /* loop-owned: keys seen by the complete list in progress */
     pthread_t thread;
     int started;
-    atomic_int listed;    /* 1 once a complete list went through */
-    atomic_int watching;  /* 1 while a watch stream is open */
-    atomic_int missing;   /* 1 while the runtime does not serve the type (CRD not installed) */
+    atomic_int listed;   /* 1 once a complete list went through */
+    atomic_int watching; /* 1 while a watch stream is open */
+    atomic_int missing;  /* 1 while the runtime does not serve the type (CRD not installed) */
 } type_state;
 
 /* One peer and its consumer thread. */
 typedef struct peer_state {
     struct agent *agent;
     const nxc_cfg_peer *cfg;
-    char stream[96];      /* NXC_<peer> */
-    char durable[96];     /* nxc-<self> */
-    char position[128];   /* store position name */
+    char stream[96];    /* NXC_<peer> */
+    char durable[96];   /* nxc-<self> */
+    char position[128]; /* store position name */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t done;  /* the loop finished the batch the thread posted */
-    int outstanding;      /* messages posted and not yet finished by the loop */
-    atomic_int reachable; /* the peer's stream answered recently */
+    pthread_cond_t done;   /* the loop finished the batch the thread posted */
+    int outstanding;       /* messages posted and not yet finished by the loop */
+    atomic_int reachable;  /* the peer's stream answered recently */
     atomic_ullong pending; /* messages of the peer not yet delivered to us (lag) */
 } peer_state;
 
 typedef struct item {
     nxc_qitem q;
-    type_state *type;           /* ITEM_WATCH, ITEM_LIST_* */
-    enum nxc_kube_event ev;     /* ITEM_WATCH; 0 = object seen in a list */
-    json_t *obj;                /* ITEM_WATCH: owned */
-    peer_state *peer;           /* ITEM_REMOTE */
-    nxc_bus_msg *msg;           /* ITEM_REMOTE: owned */
-    char *msg_id;               /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv */
-    int ok;                     /* ITEM_PUB_ACK */
+    type_state *type;       /* ITEM_WATCH, ITEM_LIST_* */
+    enum nxc_kube_event ev; /* ITEM_WATCH; 0 = object seen in a list */
+    json_t *obj;            /* ITEM_WATCH: owned */
+    peer_state *peer;       /* ITEM_REMOTE */
+    nxc_bus_msg *msg;       /* ITEM_REMOTE: owned */
+    char *msg_id;           /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv */
+    int ok;                 /* ITEM_PUB_ACK */
 } item;
 
 /* Counters, read by /metrics from another thread. */
 typedef struct agent_stats {
-    atomic_ullong local_changes;     /* local changes recorded */
-    atomic_ullong published;         /* publishes acknowledged by JetStream */
-    atomic_ullong publish_failures;  /* publishes that failed or timed out (retried) */
-    atomic_ullong applied;           /* remote changes written to the runtime */
-    atomic_ullong skipped_stale;     /* remote planes older than ours */
-    atomic_ullong echoes;            /* watch events that were our own writes or no-ops */
-    atomic_ullong conflicts;         /* concurrent versions resolved */
-    atomic_ullong apply_errors;      /* remote changes the runtime refused */
-    atomic_ullong malformed;         /* peer messages that could not be decoded */
-    atomic_ullong runtime_writes;    /* create/update/delete calls made */
-    atomic_ullong relists;           /* complete lists of a type */
-    atomic_ullong outbox;            /* events waiting for a JetStream ack */
-    atomic_ullong bus_reconnects;    /* NATS reconnections */
+    atomic_ullong local_changes;    /* local changes recorded */
+    atomic_ullong published;        /* publishes acknowledged by JetStream */
+    atomic_ullong publish_failures; /* publishes that failed or timed out (retried) */
+    atomic_ullong applied;          /* remote changes written to the runtime */
+    atomic_ullong skipped_stale;    /* remote planes older than ours */
+    atomic_ullong echoes;           /* watch events that were our own writes or no-ops */
+    atomic_ullong conflicts;        /* concurrent versions resolved */
+    atomic_ullong apply_errors;     /* remote changes the runtime refused */
+    atomic_ullong malformed;        /* peer messages that could not be decoded */
+    atomic_ullong runtime_writes;   /* create/update/delete calls made */
+    atomic_ullong relists;          /* complete lists of a type */
+    atomic_ullong outbox;           /* events waiting for a JetStream ack */
+    atomic_ullong bus_reconnects;   /* NATS reconnections */
 } agent_stats;
 
 typedef struct agent {
     nxc_cfg *cfg;
     nxc_kube_config *kcfg;
-    nxc_kube *kube;             /* the loop's client for writes */
+    nxc_kube *kube; /* the loop's client for writes */
     nxc_store *store;
     nxc_bus *bus;
     nxc_queue *queue;
     nxc_hlc hlc;
-    volatile int stop;          /* set by the signal handler */
-    int replaying;              /* replay mode: the streams are the truth, the runtime is not */
-    int replay_record_only;     /* replay before its starting point: records only */
-    atomic_int bus_up;          /* NATS connected */
+    volatile int stop;      /* set by the signal handler */
+    int replaying;          /* replay mode: the streams are the truth, the runtime is not */
+    int replay_record_only; /* replay before its starting point: records only */
+    atomic_int bus_up;      /* NATS connected */
 
     type_state *types;
     size_t ntypes;
     peer_state *peers;
     size_t npeers;
 
-    nxc_strmap *inflight;       /* msg id -> (key, time): published, ack not yet in */
-    int64_t last_sweep_ms;      /* last outbox sweep */
-    atomic_int resend_all;      /* reconnected: sweep the outbox now */
+    nxc_strmap *inflight;  /* msg id -> (key, time): published, ack not yet in */
+    int64_t last_sweep_ms; /* last outbox sweep */
+    atomic_int resend_all; /* reconnected: sweep the outbox now */
 
-    char stream[96];            /* our own stream, NXC_<self> */
+    char stream[96]; /* our own stream, NXC_<self> */
     agent_stats stats;
     struct http_server *http;
 } agent;

@@ -64,8 +64,9 @@ static void *consume_main(void *arg)
             rc = nxc_bus_stream_ensure(a->bus, &so);
             if (rc) {
                 if (!warned)
-                    NXC_WARN("consume", "event=mirror-unavailable peer=%s domain=%s err=\"%s\" "
-                                        "action=retry",
+                    NXC_WARN("consume",
+                             "event=mirror-unavailable peer=%s domain=%s err=\"%s\" "
+                             "action=retry",
                              p->cfg->id, p->cfg->domain, nxc_error_last());
                 warned = 1;
                 pause_ms(a, RETRY_MS);
@@ -80,8 +81,9 @@ static void *consume_main(void *arg)
             rc = nxc_bus_consumer_open(a->bus, p->stream, p->durable, 0, &c);
             if (rc) {
                 if (!warned)
-                    NXC_WARN("consume", "event=peer-stream-unavailable peer=%s stream=%s "
-                                        "err=\"%s\" action=retry",
+                    NXC_WARN("consume",
+                             "event=peer-stream-unavailable peer=%s stream=%s "
+                             "err=\"%s\" action=retry",
                              p->cfg->id, p->stream, nxc_error_last());
                 warned = 1;
                 atomic_store(&p->reachable, 0);

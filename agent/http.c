@@ -124,8 +124,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         status = MHD_HTTP_NOT_FOUND;
         nxc_buf_addf(&b, "not found\n");
     }
-    resp = MHD_create_response_from_buffer(b.len, b.ptr ? b.ptr : (char *)"",
-                                           MHD_RESPMEM_MUST_COPY);
+    resp =
+        MHD_create_response_from_buffer(b.len, b.ptr ? b.ptr : (char *)"", MHD_RESPMEM_MUST_COPY);
     nxc_buf_free(&b);
     if (!resp)
         return MHD_NO;
@@ -163,8 +163,8 @@ struct http_server *http_start(agent *a, const char *listen)
     if (!h)
         return NULL;
     h->a = a;
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, answer,
-                            h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, answer, h,
+                            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return NULL;

@@ -428,15 +428,15 @@ static unsigned decide_upsert(agent *a, const nxc_event *ev, const nxc_store_rec
         if (o == NXC_VV_DOMINATES) {
             take |= 1u << p;
         } else if (o == NXC_VV_CONCURRENT) {
-            int in_wins = nxc_vv_a_wins(ev->plane[p].hlc, ev->plane[p].by, r->plane[p].hlc,
-                                        r->plane[p].by);
+            int in_wins =
+                nxc_vv_a_wins(ev->plane[p].hlc, ev->plane[p].by, r->plane[p].hlc, r->plane[p].by);
 
             *concurrent |= 1u << p;
             if (in_wins)
                 take |= 1u << p;
             NXC_WARN("agent",
-                     "event=conflict key=%s plane=%s winner=%s loser=%s winner_hlc=%" PRIu64,
-                     key, p ? "status" : "spec", in_wins ? ev->plane[p].by : r->plane[p].by,
+                     "event=conflict key=%s plane=%s winner=%s loser=%s winner_hlc=%" PRIu64, key,
+                     p ? "status" : "spec", in_wins ? ev->plane[p].by : r->plane[p].by,
                      in_wins ? r->plane[p].by : ev->plane[p].by,
                      in_wins ? ev->plane[p].hlc : r->plane[p].hlc);
         }
@@ -505,8 +505,8 @@ static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
                  key, what, nxc_error_last());
         return retry_later(5000);
     case NXC_EFORBIDDEN:
-        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=\"%s\"", key,
-                 what, nxc_error_last());
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=\"%s\"", key, what,
+                 nxc_error_last());
         return retry_later(5000);
     default:
         NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=%s err=\"%s\"", key, what,
@@ -517,8 +517,8 @@ static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
 
 /* Writes the planes in take into the runtime. *cur is the current object (NULL: create). On
  * success *written is the object as the runtime holds it now. */
-static int write_planes(agent *a, type_state *t, const nxc_event *ev, json_t *cur,
-                        unsigned take, json_t **written)
+static int write_planes(agent *a, type_state *t, const nxc_event *ev, json_t *cur, unsigned take,
+                        json_t **written)
 {
     json_t *obj = NULL, *resp = NULL, *resp2 = NULL;
     const char *ns = ev->ns[0] ? ev->ns : NULL;
@@ -712,10 +712,9 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
         char *svv = nxc_vv_format(r->plane[0].vv), *tvv = nxc_vv_format(r->plane[1].vv);
 
         atomic_fetch_add(&a->stats.applied, 1);
-        NXC_INFO("agent",
-                 "event=applied op=%s key=%s from=%s planes=%s spec_vv=%s status_vv=%s",
-                 created ? "create" : "update", key, ev->origin, plane_names(take),
-                 svv ? svv : "", tvv ? tvv : "");
+        NXC_INFO("agent", "event=applied op=%s key=%s from=%s planes=%s spec_vv=%s status_vv=%s",
+                 created ? "create" : "update", key, ev->origin, plane_names(take), svv ? svv : "",
+                 tvv ? tvv : "");
         free(svv);
         free(tvv);
     }
@@ -818,8 +817,8 @@ int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t l
     rc = nxc_event_decode(data, len, &ev);
     if (rc) {
         atomic_fetch_add(&a->stats.malformed, 1);
-        NXC_ERROR("agent", "event=malformed-message from=%s seq=%" PRIu64 " err=\"%s\"", from,
-                  seq, nxc_error_last());
+        NXC_ERROR("agent", "event=malformed-message from=%s seq=%" PRIu64 " err=\"%s\"", from, seq,
+                  nxc_error_last());
         return 0; /* it can never be applied; keeping it would stall the peer's stream */
     }
     /* our own change coming back is never applied — except when rebuilding from our stream */
@@ -948,8 +947,8 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
         case ITEM_LIST_END:
             rc = list_end(a, item_txn, it->type, it->type->seen, it->msg_id);
             if (rc)
-                NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"",
-                          it->type->gvr.resource, nxc_error_last());
+                NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"", it->type->gvr.resource,
+                          nxc_error_last());
             break;
         case ITEM_REMOTE:
             outs[i] = handle_remote(a, item_txn, it);
@@ -960,9 +959,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             publish_acked(a, item_txn, it->msg_id, it->ok);
             rc = NXC_OK;
             break;
-        default:
-            rc = NXC_OK;
-            break;
+        default: rc = NXC_OK; break;
         }
         if (rc == NXC_OK || rc == NXC_EAGAIN) {
             /* a message to retry keeps what its handling recorded (e.g. a local change seen

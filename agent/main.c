@@ -36,27 +36,26 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nexus-agent --config FILE [flags]\n"
-            "\n"
-            "Replicates Nexus Runtime objects with peer runtimes through NATS JetStream.\n"
-            "\n"
-            "flags (each overrides the config field named in brackets):\n"
-            "  -c, --config FILE       YAML config file (required)\n"
-            "      --runtime-id ID     [runtime.id]\n"
-            "      --kubeconfig FILE   [runtime.kubeconfig]\n"
-            "      --nats-url URLS     [nats.urls]\n"
-            "      --store DIR         [store.path]\n"
-            "      --listen HOST:PORT  [http.listen]\n"
-            "      --log-level LEVEL   [log.level] debug, info, warn or error\n"
-            "      --check             validate the config and exit\n"
-            "      --replay ID         rebuild the local runtime from runtime ID's stream\n"
-            "                          (repeat for several; the agent must be stopped)\n"
-            "      --from-seq N        replay: apply from stream sequence N on\n"
-            "      --since TIME        replay: apply messages stored since TIME (RFC 3339 UTC,\n"
-            "                          e.g. 2026-12-01T10:00:00Z)\n"
-            "  -h, --help              this text\n"
-            "  -V, --version           print the version\n");
+    fprintf(f, "usage: nexus-agent --config FILE [flags]\n"
+               "\n"
+               "Replicates Nexus Runtime objects with peer runtimes through NATS JetStream.\n"
+               "\n"
+               "flags (each overrides the config field named in brackets):\n"
+               "  -c, --config FILE       YAML config file (required)\n"
+               "      --runtime-id ID     [runtime.id]\n"
+               "      --kubeconfig FILE   [runtime.kubeconfig]\n"
+               "      --nats-url URLS     [nats.urls]\n"
+               "      --store DIR         [store.path]\n"
+               "      --listen HOST:PORT  [http.listen]\n"
+               "      --log-level LEVEL   [log.level] debug, info, warn or error\n"
+               "      --check             validate the config and exit\n"
+               "      --replay ID         rebuild the local runtime from runtime ID's stream\n"
+               "                          (repeat for several; the agent must be stopped)\n"
+               "      --from-seq N        replay: apply from stream sequence N on\n"
+               "      --since TIME        replay: apply messages stored since TIME (RFC 3339 UTC,\n"
+               "                          e.g. 2026-12-01T10:00:00Z)\n"
+               "  -h, --help              this text\n"
+               "  -V, --version           print the version\n");
 }
 
 static int setup(agent *a)
@@ -227,8 +226,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {"replay", required_argument, NULL, 8},     {"from-seq", required_argument, NULL, 9},
         {"since", required_argument, NULL, 10},     {NULL, 0, NULL, 0}};
-    static const char *const flag_field[] = {NULL,          "runtime.id", "runtime.kubeconfig",
-                                             "nats.urls",   "store.path", "http.listen",
+    static const char *const flag_field[] = {NULL,        "runtime.id", "runtime.kubeconfig",
+                                             "nats.urls", "store.path", "http.listen",
                                              "log.level"};
     const char *config = NULL;
     const char *overrides[7] = {NULL};
@@ -243,7 +242,12 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': config = optarg; break;
-        case 1: case 2: case 3: case 4: case 5: case 6: overrides[opt] = optarg; break;
+        case 1:
+        case 2:
+        case 3:
+        case 4:
+        case 5:
+        case 6: overrides[opt] = optarg; break;
         case 7: check = 1; break;
         case 8:
             if (nreplay == sizeof(replay) / sizeof(replay[0])) {
@@ -269,8 +273,7 @@ int main(int argc, char **argv)
             memset(&tm, 0, sizeof(tm));
             end = strptime(optarg, "%Y-%m-%dT%H:%M:%SZ", &tm);
             if (!end || *end) {
-                fprintf(stderr, "nexus-agent: --since: '%s' is not YYYY-MM-DDTHH:MM:SSZ\n",
-                        optarg);
+                fprintf(stderr, "nexus-agent: --since: '%s' is not YYYY-MM-DDTHH:MM:SSZ\n", optarg);
                 return 2;
             }
             since_ns = (int64_t)timegm(&tm) * 1000000000LL;

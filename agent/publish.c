@@ -29,7 +29,7 @@ typedef struct inflight {
 typedef struct pending_pub {
     char *value; /* outbox value (owned) */
     size_t len;
-    char *key;   /* object key (owned) */
+    char *key; /* object key (owned) */
 } pending_pub;
 
 static pending_pub batch_pubs[MAX_BATCH_PUBLISH];
@@ -39,8 +39,8 @@ static size_t batch_n;
  * a Kubernetes name, group or namespace, so the mapping is one to one). */
 static int subject_for(const nxc_event *ev, char *buf, size_t len)
 {
-    const char *parts[4] = {*ev->group ? ev->group : "core", ev->resource,
-                            *ev->ns ? ev->ns : "_", ev->name};
+    const char *parts[4] = {*ev->group ? ev->group : "core", ev->resource, *ev->ns ? ev->ns : "_",
+                            ev->name};
     size_t o;
     int n;
 
@@ -71,8 +71,8 @@ static void msg_id_for(const nxc_event *ev, const char *key, char out[96])
 
     nxc_codec_hash_hex(ev->plane[0].hash, h0);
     nxc_codec_hash_hex(ev->plane[1].hash, h1);
-    parts = json_pack("[s,s,s,s,s,s]", key, ev->op == NXC_EVENT_DELETE ? "d" : "u",
-                      svv ? svv : "", tvv ? tvv : "", h0, h1);
+    parts = json_pack("[s,s,s,s,s,s]", key, ev->op == NXC_EVENT_DELETE ? "d" : "u", svv ? svv : "",
+                      tvv ? tvv : "", h0, h1);
     free(svv);
     free(tvv);
     memset(md, 0, sizeof(md));
@@ -307,8 +307,8 @@ void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok)
     }
     atomic_fetch_add(&a->stats.published, 1);
     /* only the exact change that was acked leaves the outbox; a newer one stays */
-    if (fl && nxc_store_outbox_get(txn, fl->key, &data, &len) == NXC_OK &&
-        len > strlen(msg_id) && strcmp((const char *)data, msg_id) == 0)
+    if (fl && nxc_store_outbox_get(txn, fl->key, &data, &len) == NXC_OK && len > strlen(msg_id) &&
+        strcmp((const char *)data, msg_id) == 0)
         nxc_store_outbox_del(txn, fl->key);
     free(fl);
 }

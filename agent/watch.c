@@ -13,7 +13,8 @@
 #include "err.h"
 #include "log.h"
 
-#define WATCH_IDLE_MS 90000 /* bookmarks come about once a minute: silence past this is a dead stream */
+#define WATCH_IDLE_MS                                                                              \
+    90000 /* bookmarks come about once a minute: silence past this is a dead stream */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -59,7 +60,7 @@ static int discover_kind(type_state *t, nxc_kube *k)
     if (rc)
         return rc;
     rc = NXC_ENOTFOUND;
-    json_array_foreach(json_object_get(doc, "resources"), i, res) {
+    json_array_foreach (json_object_get(doc, "resources"), i, res) {
         const char *name = json_string_value(json_object_get(res, "name"));
         const char *kind = json_string_value(json_object_get(res, "kind"));
 
@@ -126,8 +127,9 @@ static void *watch_main(void *arg)
                 break;
             atomic_store(&t->missing, rc == NXC_ENOTFOUND);
             if (rc) {
-                NXC_WARN("watch", "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "
-                                  "retry_ms=%ld",
+                NXC_WARN("watch",
+                         "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "
+                         "retry_ms=%ld",
                          t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
                          backoff);
                 pause_ms(a, backoff);
@@ -142,8 +144,7 @@ static void *watch_main(void *arg)
             break;
         if (rc) {
             NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
-                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
-                     backoff);
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
             pause_ms(a, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;
@@ -167,15 +168,14 @@ static void *watch_main(void *arg)
                 continue;
             }
             if (rc == NXC_EGONE) {
-                NXC_INFO("watch", "event=watch-expired type=%s.%s action=relist",
-                         t->gvr.resource, t->gvr.group);
+                NXC_INFO("watch", "event=watch-expired type=%s.%s action=relist", t->gvr.resource,
+                         t->gvr.group);
                 break;
             }
             if (rc == NXC_ESTOPPED)
                 break;
             NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
-                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
-                     backoff);
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
             pause_ms(a, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             if (rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN)

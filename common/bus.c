@@ -92,11 +92,11 @@ struct nxc_bus_consumer {
 };
 
 struct nxc_bus_msg {
-    natsMsg *m;       /* the message, owned */
-    nxc_bus *bus;     /* for ack: NULL for a message read with stream_get (cannot be acked) */
-    uint64_t seq;     /* stream sequence */
-    uint64_t pending; /* messages left after this one for the consumer, 0 for stream_get */
-    int64_t time_ns;  /* stream timestamp */
+    natsMsg *m;         /* the message, owned */
+    nxc_bus *bus;       /* for ack: NULL for a message read with stream_get (cannot be acked) */
+    uint64_t seq;       /* stream sequence */
+    uint64_t pending;   /* messages left after this one for the consumer, 0 for stream_get */
+    int64_t time_ns;    /* stream timestamp */
     uint64_t delivered; /* how many times the consumer delivered it (1 the first time) */
 };
 

@@ -30,31 +30,31 @@ typedef void (*nxc_bus_ack_fn)(void *ctx, const char *msg_id, int ok, uint64_t s
 typedef void (*nxc_bus_conn_fn)(void *ctx, int up);
 
 typedef struct nxc_bus_opts {
-    const char *urls;          /* comma-separated nats:// URLs */
-    const char *name;          /* connection name shown by the server */
-    const char *creds_file;    /* NULL or a .creds file (JWT + nkey seed) */
-    const char *nkey_seed_file;/* NULL or a file holding an nkey seed */
-    const char *ca_file;       /* NULL or a CA bundle for TLS */
-    const char *cert_file;     /* NULL or a client certificate for mutual TLS */
-    const char *key_file;      /* NULL or its key */
-    const char *domain;        /* NULL or the JetStream domain of this side */
-    int max_pending;           /* publishes in flight before publish blocks (default 4096) */
-    long ack_timeout_ms;       /* publish ack time-out (default 5000) */
+    const char *urls;           /* comma-separated nats:// URLs */
+    const char *name;           /* connection name shown by the server */
+    const char *creds_file;     /* NULL or a .creds file (JWT + nkey seed) */
+    const char *nkey_seed_file; /* NULL or a file holding an nkey seed */
+    const char *ca_file;        /* NULL or a CA bundle for TLS */
+    const char *cert_file;      /* NULL or a client certificate for mutual TLS */
+    const char *key_file;       /* NULL or its key */
+    const char *domain;         /* NULL or the JetStream domain of this side */
+    int max_pending;            /* publishes in flight before publish blocks (default 4096) */
+    long ack_timeout_ms;        /* publish ack time-out (default 5000) */
     nxc_bus_ack_fn on_ack;
     nxc_bus_conn_fn on_conn;
     void *ctx;
 } nxc_bus_opts;
 
 typedef struct nxc_bus_stream_opts {
-    const char *name;       /* stream name */
-    const char *subjects;   /* one subject filter, e.g. "nxc.A.>"; NULL for a mirror */
-    const char *mirror;     /* NULL, or the stream this one mirrors (it then has no subjects) */
+    const char *name;          /* stream name */
+    const char *subjects;      /* one subject filter, e.g. "nxc.A.>"; NULL for a mirror */
+    const char *mirror;        /* NULL, or the stream this one mirrors (it then has no subjects) */
     const char *mirror_domain; /* the JetStream domain of the mirrored stream (NULL: ours) */
     int64_t max_msgs_per_subject; /* 1 keeps the latest message per object */
-    int64_t max_age_ms;     /* 0 = unlimited */
-    int64_t max_bytes;      /* 0 = unlimited */
-    int64_t duplicate_window_ms; /* default 120000 */
-    int replicas;           /* default 1 */
+    int64_t max_age_ms;           /* 0 = unlimited */
+    int64_t max_bytes;            /* 0 = unlimited */
+    int64_t duplicate_window_ms;  /* default 120000 */
+    int replicas;                 /* default 1 */
 } nxc_bus_stream_opts;
 
 /* Connects (retrying in the background when the server is not there: the call returns
@@ -84,20 +84,19 @@ int nxc_bus_publish_flush(nxc_bus *b, long timeout_ms);
 
 /* Binds to (creating if needed) durable pull consumer `durable` on stream, explicit ack,
  * delivering everything from the start the first time (start_seq 0) or from start_seq. */
-int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable,
-                          uint64_t start_seq, nxc_bus_consumer **out);
+int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, uint64_t start_seq,
+                          nxc_bus_consumer **out);
 void nxc_bus_consumer_close(nxc_bus_consumer *c);
 /* Fetches up to batch messages, waiting up to timeout_ms: NXC_EAGAIN when none came.
  * Re-issues the pull after reconnects. *msgs is an array of n messages (free each with
  * nxc_bus_msg_free, then free() the array). */
-int nxc_bus_fetch(nxc_bus_consumer *c, int batch, long timeout_ms, nxc_bus_msg ***msgs,
-                  int *n);
+int nxc_bus_fetch(nxc_bus_consumer *c, int batch, long timeout_ms, nxc_bus_msg ***msgs, int *n);
 
 const void *nxc_bus_msg_data(const nxc_bus_msg *m);
 size_t nxc_bus_msg_len(const nxc_bus_msg *m);
 const char *nxc_bus_msg_subject(const nxc_bus_msg *m);
 const char *nxc_bus_msg_header(const nxc_bus_msg *m, const char *name); /* NULL if absent */
-uint64_t nxc_bus_msg_seq(const nxc_bus_msg *m);       /* stream sequence */
+uint64_t nxc_bus_msg_seq(const nxc_bus_msg *m);                         /* stream sequence */
 uint64_t nxc_bus_msg_pending(const nxc_bus_msg *m);   /* messages left after this one */
 uint64_t nxc_bus_msg_delivered(const nxc_bus_msg *m); /* deliveries so far (1 = first; 0 for
                                                          stream_get) */

@@ -69,8 +69,14 @@ int nxc_cfg_parse_size(const char *s, uint64_t *bytes)
     static const struct {
         const char *suffix;
         uint64_t mul;
-    } units[] = {{"", 1},          {"B", 1},           {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
-                 {"GiB", 1ull << 30}, {"TiB", 1ull << 40}, {"KB", 1000},      {"MB", 1000000},
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", 1ull << 10},
+                 {"MiB", 1ull << 20},
+                 {"GiB", 1ull << 30},
+                 {"TiB", 1ull << 40},
+                 {"KB", 1000},
+                 {"MB", 1000000},
                  {"GB", 1000000000ull}};
     char *end;
     unsigned long long v;
@@ -100,7 +106,7 @@ static int check_keys(const json_t *obj, const char *where, const char *const *k
 
     if (!json_is_object(obj))
         return nxc_error_set(NXC_EINVALID, "%s: must be a mapping", where);
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach ((json_t *)obj, key, val) {
         int ok = 0;
 
         (void)val;
@@ -156,7 +162,10 @@ struct field {
     size_t off;
 };
 
-#define F(name, kind, member) {name, kind, offsetof(nxc_cfg, member)}
+#define F(name, kind, member)                                                                      \
+    {                                                                                              \
+        name, kind, offsetof(nxc_cfg, member)                                                      \
+    }
 static const struct field fields[] = {
     F("runtime.id", K_STR, runtime_id),
     F("runtime.kubeconfig", K_STR, kubeconfig),
@@ -190,13 +199,9 @@ int nxc_cfg_set(nxc_cfg *c, const char *field, const char *value)
         if (strcmp(f->name, field) != 0)
             continue;
         switch (f->kind) {
-        case K_STR:
-            return set_str((char **)base, value);
-        case K_BOOL:
-            return parse_bool(field, value, (int *)base);
-        case K_DURATION:
-            rc = nxc_cfg_parse_duration(value, (int64_t *)base);
-            break;
+        case K_STR: return set_str((char **)base, value);
+        case K_BOOL: return parse_bool(field, value, (int *)base);
+        case K_DURATION: rc = nxc_cfg_parse_duration(value, (int64_t *)base); break;
         case K_SIZE: {
             uint64_t b;
 
@@ -295,7 +300,7 @@ static int load_types(nxc_cfg *c, const json_t *arr)
     c->types = calloc(json_array_size(arr) + 1, sizeof(*c->types));
     if (!c->types)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
-    json_array_foreach(arr, i, t) {
+    json_array_foreach (arr, i, t) {
         nxc_cfg_type *ty = &c->types[i];
         char *ns = NULL;
         int rc;
@@ -340,7 +345,7 @@ static int load_peers(nxc_cfg *c, const json_t *arr)
     c->peers = calloc(json_array_size(arr) + 1, sizeof(*c->peers));
     if (!c->peers)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
-    json_array_foreach(arr, i, p) {
+    json_array_foreach (arr, i, p) {
         int rc;
 
         snprintf(where, sizeof(where), "peers[%zu]", i);
@@ -378,8 +383,8 @@ static nxc_cfg *cfg_new(void)
 
 int nxc_cfg_from_json(const json_t *doc, const char *origin, nxc_cfg **out)
 {
-    static const char *const top[] = {"runtime", "nats", "peers", "replicate", "store",
-                                      "http", "log", "stream", "apply", NULL};
+    static const char *const top[] = {"runtime", "nats", "peers",  "replicate", "store",
+                                      "http",    "log",  "stream", "apply",     NULL};
     static const struct {
         const char *name;
         const char *const keys[10];
@@ -465,8 +470,8 @@ int nxc_cfg_validate(const nxc_cfg *c)
         return nxc_error_set(NXC_EINVALID,
                              "runtime.kubeconfig: required unless runtime.in-cluster is true");
     if (c->kubeconfig && c->in_cluster)
-        return nxc_error_set(NXC_EINVALID,
-                             "runtime.kubeconfig: give either a kubeconfig or in-cluster, not both");
+        return nxc_error_set(
+            NXC_EINVALID, "runtime.kubeconfig: give either a kubeconfig or in-cluster, not both");
     if (!c->nats_urls || !*c->nats_urls)
         return nxc_error_set(NXC_EINVALID, "nats.urls: required (e.g. nats://127.0.0.1:4222)");
     if (strncmp(c->nats_urls, "nats://", 7) != 0 && strncmp(c->nats_urls, "tls://", 6) != 0)
@@ -479,8 +484,7 @@ int nxc_cfg_validate(const nxc_cfg *c)
     for (size_t i = 0; i < c->npeers; i++) {
         if (!c->peers[i].id || !nxc_vv_id_valid(c->peers[i].id))
             return nxc_error_set(NXC_EINVALID,
-                                 "peers[%zu].id: must be 1 to 63 characters of A-Z a-z 0-9 _ -",
-                                 i);
+                                 "peers[%zu].id: must be 1 to 63 characters of A-Z a-z 0-9 _ -", i);
         if (strcmp(c->peers[i].id, c->runtime_id) == 0)
             return nxc_error_set(NXC_EINVALID, "peers[%zu].id: '%s' is this runtime's own id", i,
                                  c->peers[i].id);
@@ -500,15 +504,13 @@ int nxc_cfg_validate(const nxc_cfg *c)
         const nxc_cfg_type *t = &c->types[i];
 
         if (!t->group || !valid_dns_label_list(t->group, 1))
-            return nxc_error_set(NXC_EINVALID, "replicate[%zu].group: required (\"\" for core)",
-                                 i);
+            return nxc_error_set(NXC_EINVALID, "replicate[%zu].group: required (\"\" for core)", i);
         if (!t->version || !*t->version || !valid_dns_label_list(t->version, 0))
             return nxc_error_set(NXC_EINVALID, "replicate[%zu].version: required (e.g. v1)", i);
         if (!t->resource || !*t->resource || !valid_dns_label_list(t->resource, 0) ||
             strchr(t->resource, '.'))
-            return nxc_error_set(NXC_EINVALID,
-                                 "replicate[%zu].resource: required, the plural lower-case name",
-                                 i);
+            return nxc_error_set(
+                NXC_EINVALID, "replicate[%zu].resource: required, the plural lower-case name", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(t->group, c->types[j].group) == 0 &&
                 strcmp(t->resource, c->types[j].resource) == 0)

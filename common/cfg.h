@@ -27,18 +27,18 @@ typedef struct nxc_cfg_peer {
 } nxc_cfg_peer;
 
 typedef struct nxc_cfg {
-    char *runtime_id;    /* runtime.id: this runtime's id */
-    char *kubeconfig;    /* runtime.kubeconfig: path; NULL with in_cluster */
-    char *kube_context;  /* runtime.context: NULL = current-context */
-    int in_cluster;      /* runtime.in-cluster: use the pod's service account */
+    char *runtime_id;   /* runtime.id: this runtime's id */
+    char *kubeconfig;   /* runtime.kubeconfig: path; NULL with in_cluster */
+    char *kube_context; /* runtime.context: NULL = current-context */
+    int in_cluster;     /* runtime.in-cluster: use the pod's service account */
 
-    char *nats_urls;     /* nats.urls: comma-separated */
-    char *nats_creds;    /* nats.credentials: .creds file */
-    char *nats_nkey;     /* nats.nkey: nkey seed file */
-    char *nats_ca;       /* nats.tls.ca */
-    char *nats_cert;     /* nats.tls.cert */
-    char *nats_key;      /* nats.tls.key */
-    char *nats_domain;   /* nats.domain: JetStream domain of this side */
+    char *nats_urls;   /* nats.urls: comma-separated */
+    char *nats_creds;  /* nats.credentials: .creds file */
+    char *nats_nkey;   /* nats.nkey: nkey seed file */
+    char *nats_ca;     /* nats.tls.ca */
+    char *nats_cert;   /* nats.tls.cert */
+    char *nats_key;    /* nats.tls.key */
+    char *nats_domain; /* nats.domain: JetStream domain of this side */
 
     nxc_cfg_peer *peers; /* peers: at least one */
     size_t npeers;
@@ -46,11 +46,11 @@ typedef struct nxc_cfg {
     nxc_cfg_type *types; /* replicate: the types to replicate */
     size_t ntypes;
 
-    char *store_path;       /* store.path: LMDB directory */
-    uint64_t store_map_size;/* store.map-size: bytes (0 = default) */
+    char *store_path;        /* store.path: LMDB directory */
+    uint64_t store_map_size; /* store.map-size: bytes (0 = default) */
 
-    char *listen;           /* http.listen: host:port for /metrics /healthz /readyz; NULL off */
-    char *log_level;        /* log.level */
+    char *listen;    /* http.listen: host:port for /metrics /healthz /readyz; NULL off */
+    char *log_level; /* log.level */
 
     int64_t stream_max_age_ms;    /* stream.max-age (0 = unlimited) */
     int64_t stream_max_bytes;     /* stream.max-bytes (0 = unlimited) */

@@ -29,22 +29,22 @@
 enum nxc_event_op { NXC_EVENT_UPSERT = 1, NXC_EVENT_DELETE = 2 };
 
 typedef struct nxc_event_plane {
-    nxc_vv *vv;                               /* owned; never NULL in a decoded event */
-    uint64_t hlc;                             /* stamp of the plane's last change */
-    char by[NXC_VV_ID_MAX + 1];               /* runtime that made that change */
-    unsigned char hash[NXC_CODEC_HASH_LEN];   /* canonical hash of data */
-    json_t *data;                             /* owned; NULL on delete */
+    nxc_vv *vv;                             /* owned; never NULL in a decoded event */
+    uint64_t hlc;                           /* stamp of the plane's last change */
+    char by[NXC_VV_ID_MAX + 1];             /* runtime that made that change */
+    unsigned char hash[NXC_CODEC_HASH_LEN]; /* canonical hash of data */
+    json_t *data;                           /* owned; NULL on delete */
 } nxc_event_plane;
 
 typedef struct nxc_event {
     enum nxc_event_op op;
     char origin[NXC_VV_ID_MAX + 1];
     uint64_t hlc;
-    char group[NXC_EVENT_NAME_MAX + 1];    /* "" for the core group */
+    char group[NXC_EVENT_NAME_MAX + 1]; /* "" for the core group */
     char version[64];
     char resource[NXC_EVENT_NAME_MAX + 1];
     char kind[NXC_EVENT_NAME_MAX + 1];
-    char ns[64];                           /* "" when cluster-scoped */
+    char ns[64]; /* "" when cluster-scoped */
     char name[NXC_EVENT_NAME_MAX + 1];
     nxc_event_plane plane[NXC_PLANE_COUNT];
 } nxc_event;

@@ -299,8 +299,7 @@ static int find_named(const struct kc *kc, const json_t *doc, const char *key, c
     *out = NULL;
     if (list && !json_is_array(list) && !json_is_null(list))
         return nxc_error_set(NXC_EINVALID, "%s: \"%s\" must be a list", kc->path, key);
-    json_array_foreach(list, i, e)
-    {
+    json_array_foreach (list, i, e) {
         json_t *n = json_object_get(e, "name");
         json_t *v;
 
@@ -1351,8 +1350,7 @@ int nxc_kube_list(nxc_kube *k, const nxc_kube_gvr *r, const char *label_selector
             rc = nxc_error_set(NXC_EINVALID, "GET %s: \"items\" is not a list", path.ptr);
             goto out;
         }
-        json_array_foreach(items, i, item)
-        {
+        json_array_foreach (items, i, item) {
             rc = fill_type(item, json_string_value(json_object_get(page, "apiVersion")),
                            json_string_value(json_object_get(page, "kind")));
             if (rc)

@@ -72,8 +72,8 @@ int nxc_kube_create(nxc_kube *k, const nxc_kube_gvr *r, const char *ns, const js
 int nxc_kube_update(nxc_kube *k, const nxc_kube_gvr *r, const char *ns, const json_t *obj,
                     json_t **out);
 /* PUT to the /status subresource. */
-int nxc_kube_update_status(nxc_kube *k, const nxc_kube_gvr *r, const char *ns,
-                           const json_t *obj, json_t **out);
+int nxc_kube_update_status(nxc_kube *k, const nxc_kube_gvr *r, const char *ns, const json_t *obj,
+                           json_t **out);
 /* DELETE; uid non-NULL adds a uid precondition. Absent -> NXC_ENOTFOUND. */
 int nxc_kube_delete(nxc_kube *k, const nxc_kube_gvr *r, const char *ns, const char *name,
                     const char *uid);
@@ -86,8 +86,7 @@ int nxc_kube_delete(nxc_kube *k, const nxc_kube_gvr *r, const char *ns, const ch
 typedef int (*nxc_kube_item_fn)(void *ctx, json_t *item);
 typedef void (*nxc_kube_restart_fn)(void *ctx);
 int nxc_kube_list(nxc_kube *k, const nxc_kube_gvr *r, const char *label_selector,
-                  nxc_kube_item_fn item_cb, nxc_kube_restart_fn restart_cb, void *ctx,
-                  char **rv);
+                  nxc_kube_item_fn item_cb, nxc_kube_restart_fn restart_cb, void *ctx, char **rv);
 
 /* Watch event types passed to the callback. Bookmarks are handled inside (they advance rv)
  * and are not passed on. */

@@ -22,7 +22,7 @@ void nxc_log(enum nxc_log_level level, const char *module, const char *fmt, ...)
  * cut to len). Returns buf. */
 const char *nxc_log_quote(const char *s, char *buf, unsigned len);
 
-#define NXC_DEBUG(mod, ...)                                                                       \
+#define NXC_DEBUG(mod, ...)                                                                        \
     do {                                                                                           \
         if (nxc_log_enabled(NXC_LOG_DEBUG))                                                        \
             nxc_log(NXC_LOG_DEBUG, mod, __VA_ARGS__);                                              \

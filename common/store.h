@@ -28,21 +28,21 @@ typedef struct nxc_store nxc_store;
 typedef struct nxc_store_txn nxc_store_txn;
 
 typedef struct nxc_store_plane {
-    int has_hash;                            /* 0 until the plane was seen once */
-    unsigned char hash[NXC_CODEC_HASH_LEN];  /* canonical hash of the plane content */
-    nxc_vv *vv;                              /* owned; never NULL in a record from get */
-    uint64_t hlc;                            /* stamp of the last change */
-    char by[NXC_VV_ID_MAX + 1];              /* runtime that made the last change */
+    int has_hash;                           /* 0 until the plane was seen once */
+    unsigned char hash[NXC_CODEC_HASH_LEN]; /* canonical hash of the plane content */
+    nxc_vv *vv;                             /* owned; never NULL in a record from get */
+    uint64_t hlc;                           /* stamp of the last change */
+    char by[NXC_VV_ID_MAX + 1];             /* runtime that made the last change */
 } nxc_store_plane;
 
 typedef struct nxc_store_rec {
     nxc_store_plane plane[NXC_PLANE_COUNT];
-    char rv[64];                       /* last resourceVersion seen in the local runtime */
-    char uid[64];                      /* uid in the local runtime ("" when unknown) */
-    int tombstone;                     /* 1: deleted; the vectors are the delete's */
-    uint64_t tombstone_at;             /* wall-clock ms of the delete, for collection */
-    char origin[NXC_VV_ID_MAX + 1];    /* runtime where the object was first created */
-    uint32_t flags;                    /* NXC_STORE_F_* */
+    char rv[64];                    /* last resourceVersion seen in the local runtime */
+    char uid[64];                   /* uid in the local runtime ("" when unknown) */
+    int tombstone;                  /* 1: deleted; the vectors are the delete's */
+    uint64_t tombstone_at;          /* wall-clock ms of the delete, for collection */
+    char origin[NXC_VV_ID_MAX + 1]; /* runtime where the object was first created */
+    uint32_t flags;                 /* NXC_STORE_F_* */
 } nxc_store_rec;
 
 #define NXC_STORE_F_CREATED_BY_CONNECTOR 0x1u /* this agent created the local replica */

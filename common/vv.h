@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NXC_VV_ID_MAX 63    /* longest runtime id */
+#define NXC_VV_ID_MAX 63      /* longest runtime id */
 #define NXC_VV_MAX_ENTRIES 64 /* a vector with more entries is rejected as malformed */
 
 typedef struct nxc_vv nxc_vv;
@@ -29,9 +29,9 @@ enum nxc_vv_order {
 /* Returns 1 when id is a valid runtime id, else 0. */
 int nxc_vv_id_valid(const char *id);
 
-nxc_vv *nxc_vv_new(void);                 /* empty vector; NULL on allocation failure */
-nxc_vv *nxc_vv_dup(const nxc_vv *v);      /* deep copy; NULL on allocation failure */
-void nxc_vv_free(nxc_vv *v);              /* NULL is fine */
+nxc_vv *nxc_vv_new(void);                             /* empty vector; NULL on allocation failure */
+nxc_vv *nxc_vv_dup(const nxc_vv *v);                  /* deep copy; NULL on allocation failure */
+void nxc_vv_free(nxc_vv *v);                          /* NULL is fine */
 uint64_t nxc_vv_get(const nxc_vv *v, const char *id); /* 0 when absent */
 int nxc_vv_set(nxc_vv *v, const char *id, uint64_t counter);
 int nxc_vv_bump(nxc_vv *v, const char *id); /* counter(id) += 1 */

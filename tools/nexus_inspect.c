@@ -84,10 +84,10 @@ int main(int argc, char **argv)
         } else {
             body = json_pack("{s:s}", "error", nxc_error_last());
         }
-        line = json_pack("{s:I,s:I,s:s,s:s?,s:o*}", "seq", (json_int_t)nxc_bus_msg_seq(m),
-                         "time_ns", (json_int_t)nxc_bus_msg_time_ns(m), "subject",
-                         nxc_bus_msg_subject(m), "msg_id", nxc_bus_msg_header(m, "Nats-Msg-Id"),
-                         "event", body);
+        line =
+            json_pack("{s:I,s:I,s:s,s:s?,s:o*}", "seq", (json_int_t)nxc_bus_msg_seq(m), "time_ns",
+                      (json_int_t)nxc_bus_msg_time_ns(m), "subject", nxc_bus_msg_subject(m),
+                      "msg_id", nxc_bus_msg_header(m, "Nats-Msg-Id"), "event", body);
         text = line ? json_dumps(line, JSON_COMPACT) : NULL;
         if (text)
             puts(text);

@@ -13,7 +13,7 @@ PACKAGES=(
     build-essential cmake pkg-config git ca-certificates curl openssl iproute2
     libnats-dev libcurl4-openssl-dev libssl-dev libmsgpack-dev liblmdb-dev
     libcriterion-dev libjansson-dev libyaml-dev libmicrohttpd-dev
-    nats-server
+    nats-server clang-format
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a clean checkout: installs what is missing (tools/setup.sh),
-# builds warnings-as-errors, runs unit, fuzz-corpus, integration and end-to-end tests, then
+# checks the C style (clang-format), builds warnings-as-errors, runs unit, fuzz-corpus,
+# integration and end-to-end tests, then
 # builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs them all again.
 # Ends with one line: "N passed, N failed".
 #
@@ -55,6 +56,19 @@ run_pass() {
     passed=$((passed + p))
     failed=$((failed + f))
 }
+
+# Style: every C file as clang-format (.clang-format) writes it. Counts as one test.
+echo "== style: clang-format"
+unformatted=$(cd "$root" && for f in $(git ls-files '*.c' '*.h'); do
+    clang-format --dry-run "$f" 2>&1 | grep -q 'warning:' && echo "$f"
+done)
+if [ -n "$unformatted" ]; then
+    echo "   not formatted (run: clang-format -i <file>):"
+    echo "$unformatted" | sed 's/^/     /'
+    failed=$((failed + 1))
+else
+    passed=$((passed + 1))
+fi
 
 run_pass "release build" "$root/build"
 if [ $quick -eq 0 ]; then

@@ -31,7 +31,7 @@ typedef struct e2e_pair {
     nxc_test_relay *relay;     /* "leaf": the leaf-node link, or NULL */
     nxc_test_runtime *rt[2];   /* 0 = saas, 1 = edge */
     nxc_test_agent *agent[2];
-    nxc_bus *bus[2];           /* the test's own connections, to read each side's stream */
+    nxc_bus *bus[2]; /* the test's own connections, to read each side's stream */
 } e2e_pair;
 
 extern const char *const E2E_IDS[2];

@@ -181,8 +181,9 @@ Test(e2e_fault, memory_flat_during_long_outage, .timeout = 600)
     cr_log_info("agent RSS: before %ld KiB, after 10,000 changes offline %ld KiB, after catch-up "
                 "%ld KiB",
                 before, during, after);
-    fprintf(stderr, "agent RSS: before %ld KiB, after 10,000 changes offline %ld KiB, after "
-                    "catch-up %ld KiB\n",
+    fprintf(stderr,
+            "agent RSS: before %ld KiB, after 10,000 changes offline %ld KiB, after "
+            "catch-up %ld KiB\n",
             before, during, after);
     /* the pending changes live in LMDB (one per object), not in memory */
     cr_assert_lt(during - before, 32 * 1024, "RSS grew by %ld KiB during the outage",

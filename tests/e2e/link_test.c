@@ -72,8 +72,8 @@ static void converge_through_fault(int blackhole)
     for (int i = 0; i < 3; i++) {
         json_t *a = e2e_get(p.rt[0], gvrs[i], names[i]), *b = e2e_get(p.rt[1], gvrs[i], names[i]);
 
-        cr_assert(json_equal(json_object_get(a, "spec"), json_object_get(b, "spec")),
-                  "%s differs", names[i]);
+        cr_assert(json_equal(json_object_get(a, "spec"), json_object_get(b, "spec")), "%s differs",
+                  names[i]);
         json_decref(a);
         json_decref(b);
     }

@@ -20,12 +20,20 @@
 /* A directory of links to every example CRD except `skip`, and one holding only `skip`. */
 static void split_crds(const char *base, const char *skip, char *rest, char *only, size_t len)
 {
-    static const char *const files[] = {
-        "config_config.yaml", "config_domain.yaml", "config_footypeabc.yaml",
-        "gns_barchild.yaml", "gns_dns.yaml", "gns_foo.yaml", "gns_gns.yaml",
-        "gns_ignorechild.yaml", "policypkg_accesscontrolpolicy.yaml",
-        "policypkg_acpconfig.yaml", "policypkg_vmpolicy.yaml", "root_root.yaml",
-        "servicegroup_svcgroup.yaml", "servicegroup_svcgrouplinkinfo.yaml"};
+    static const char *const files[] = {"config_config.yaml",
+                                        "config_domain.yaml",
+                                        "config_footypeabc.yaml",
+                                        "gns_barchild.yaml",
+                                        "gns_dns.yaml",
+                                        "gns_foo.yaml",
+                                        "gns_gns.yaml",
+                                        "gns_ignorechild.yaml",
+                                        "policypkg_accesscontrolpolicy.yaml",
+                                        "policypkg_acpconfig.yaml",
+                                        "policypkg_vmpolicy.yaml",
+                                        "root_root.yaml",
+                                        "servicegroup_svcgroup.yaml",
+                                        "servicegroup_svcgrouplinkinfo.yaml"};
 
     snprintf(rest, len, "%s/crds-rest", base);
     snprintf(only, len, "%s/crds-only", base);

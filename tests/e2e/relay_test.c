@@ -86,9 +86,10 @@ Test(e2e_relay, watch_410_while_deleted_propagates_once, .timeout = 300)
     e2e_expect_quiet(&p, 2000);
     /* exactly one delete and one update: nothing twice */
     e2e_expect_stream(&p, 0, before + 2);
-    cr_assert_eq(nxc_test_agent_log_count(
-                     p.agent[0], "local-change op=delete key=root.tsm.tanzu.vmware.com/roots//root-1"),
-                 1);
+    cr_assert_eq(
+        nxc_test_agent_log_count(
+            p.agent[0], "local-change op=delete key=root.tsm.tanzu.vmware.com/roots//root-1"),
+        1);
     e2e_expect_stream(&p, 1, 0);
     e2e_pair_down(&p);
 }

@@ -52,16 +52,20 @@ Test(e2e_replay, wiped_runtime_rebuilt_from_streams, .timeout = 300)
     /* replay from both streams */
     snprintf(log, sizeof(log), "%s/replay.log", p.dir);
     {
-        const char *argv[] = {NXC_BINARY_DIR "/nexus-agent", "--config",
-                              nxc_test_agent_config(p.agent[1]), "--replay", "saas", "--replay",
-                              "edge", NULL};
+        const char *argv[] = {NXC_BINARY_DIR "/nexus-agent",
+                              "--config",
+                              nxc_test_agent_config(p.agent[1]),
+                              "--replay",
+                              "saas",
+                              "--replay",
+                              "edge",
+                              NULL};
 
         cr_assert_eq(nxc_test_run(argv, log, 60000), 0, "replay failed; see %s", log);
     }
     for (int i = 0; i < 3; i++) {
         obj = e2e_get(p.rt[1], gvrs[i], names[i]);
-        cr_assert(json_equal(json_object_get(obj, "spec"),
-                             json_object_get(saas_before[i], "spec")),
+        cr_assert(json_equal(json_object_get(obj, "spec"), json_object_get(saas_before[i], "spec")),
                   "%s: spec not restored", names[i]);
         json_decref(obj);
     }
@@ -74,10 +78,9 @@ Test(e2e_replay, wiped_runtime_rebuilt_from_streams, .timeout = 300)
     cr_assert_eq(e2e_last_seq(&p, 1), seq1);
     for (int i = 0; i < 3; i++) {
         obj = e2e_get(p.rt[0], gvrs[i], names[i]);
-        cr_assert_str_eq(uid_of(obj), uid_of(saas_before[i]), "%s was recreated on saas",
-                         names[i]);
-        cr_assert(json_equal(json_object_get(obj, "spec"),
-                             json_object_get(saas_before[i], "spec")));
+        cr_assert_str_eq(uid_of(obj), uid_of(saas_before[i]), "%s was recreated on saas", names[i]);
+        cr_assert(
+            json_equal(json_object_get(obj, "spec"), json_object_get(saas_before[i], "spec")));
         json_decref(obj);
         json_decref(saas_before[i]);
     }

@@ -69,9 +69,9 @@ Test(e2e, two_way_replication, .timeout = 300)
     cr_assert_eq(nxc_kube_update_status(p.rt[1]->admin, &E2E_GNS, NULL, b_obj, NULL), 0, "%s",
                  nxc_error_last());
     json_decref(b_obj);
-    a_obj = e2e_wait_path(p.rt[0], &E2E_GNS, "gns-1",
-                          (const char *[]){"status", "state", "temperature", NULL},
-                          json_integer(37));
+    a_obj =
+        e2e_wait_path(p.rt[0], &E2E_GNS, "gns-1",
+                      (const char *[]){"status", "state", "temperature", NULL}, json_integer(37));
     /* the spec saas changed earlier is still there: the planes are independent */
     cr_assert_eq(json_integer_value(e2e_at(a_obj, (const char *[]){"spec", "port", NULL})), 4242);
     json_decref(a_obj);
@@ -91,8 +91,12 @@ Test(e2e, two_way_replication, .timeout = 300)
     /* nexus-inspect shows saas's stream as JSON lines: one per object (latest kept) */
     {
         char out[1024];
-        const char *argv[] = {NXC_BINARY_DIR "/tools/nexus-inspect", "--nats",
-                              nxc_test_natsd_url(p.nats), "--stream", "NXC_saas", NULL};
+        const char *argv[] = {NXC_BINARY_DIR "/tools/nexus-inspect",
+                              "--nats",
+                              nxc_test_natsd_url(p.nats),
+                              "--stream",
+                              "NXC_saas",
+                              NULL};
         json_t *lines[8];
         size_t n = 0;
         char buf[65536];
@@ -114,8 +118,7 @@ Test(e2e, two_way_replication, .timeout = 300)
         cr_assert_eq(n, 3, "inspect printed %zu lines", n);
         for (size_t i = 0; i < n; i++) {
             json_t *ev = json_object_get(lines[i], "event");
-            const char *name = json_string_value(
-                e2e_at(ev, (const char *[]){"obj", "name", NULL}));
+            const char *name = json_string_value(e2e_at(ev, (const char *[]){"obj", "name", NULL}));
 
             cr_assert_not_null(name);
             cr_assert_str_eq(json_string_value(json_object_get(ev, "origin")), "saas");

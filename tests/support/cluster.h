@@ -17,10 +17,10 @@
 #define NXC_TEST_EXAMPLE_CRDS NXC_SHARED_DIR "/datamodels/example"
 
 typedef struct nxc_test_runtime {
-    char *dir;                /* the runtime's directory */
-    char *agent_kubeconfig;   /* kubeconfig of the agent identity */
-    nxc_kube_config *cfg;     /* admin identity */
-    nxc_kube *admin;          /* admin client for the test's own reads and writes */
+    char *dir;              /* the runtime's directory */
+    char *agent_kubeconfig; /* kubeconfig of the agent identity */
+    nxc_kube_config *cfg;   /* admin identity */
+    nxc_kube *admin;        /* admin client for the test's own reads and writes */
 } nxc_test_runtime;
 
 /* Starts a runtime in dir with every CRD of crd_dir installed (crd_dir may be NULL). */
@@ -42,9 +42,9 @@ char *nxc_test_types_yaml(const char *crd_dir);
 typedef struct nxc_test_agent nxc_test_agent;
 
 typedef struct nxc_test_agent_opts {
-    const char *id;          /* runtime id */
-    const char *peer;        /* peer runtime id */
-    const char *kubeconfig;  /* the runtime's agent kubeconfig */
+    const char *id;         /* runtime id */
+    const char *peer;       /* peer runtime id */
+    const char *kubeconfig; /* the runtime's agent kubeconfig */
     const char *nats_url;
     const char *dir;         /* config, store and log go here */
     const char *types_yaml;  /* `replicate:` list items */

@@ -26,8 +26,8 @@ static const nxc_kube_gvr ROOT = {"root.tsm.tanzu.vmware.com", "v1", "roots", 0}
 static json_t *root_obj(const char *name)
 {
     return json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{}}", "apiVersion", "root.tsm.tanzu.vmware.com/v1",
-                     "kind", "Root", "metadata", "name", name, "labels", "nexus/display_name",
-                     name, "spec");
+                     "kind", "Root", "metadata", "name", name, "labels", "nexus/display_name", name,
+                     "spec");
 }
 
 static double create_n(nxc_kube *k, const char *prefix, int n)

@@ -31,8 +31,9 @@ static size_t poll_len(nxc_queue *q, size_t want, long deadline_ms)
         size_t n = nxc_queue_len(q);
 
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (n >= want || (now.tv_sec - start.tv_sec) * 1000 +
-                                 (now.tv_nsec - start.tv_nsec) / 1000000 > deadline_ms)
+        if (n >= want ||
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >
+                deadline_ms)
             return n;
         nanosleep(&tick, NULL);
     }

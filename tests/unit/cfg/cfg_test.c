@@ -7,27 +7,28 @@
 #include "err.h"
 #include "yaml.h"
 
-static const char *const GOOD = "runtime:\n"
-                                "  id: saas\n"
-                                "  kubeconfig: /etc/nexus/kubeconfig\n"
-                                "nats:\n"
-                                "  urls: nats://10.0.0.1:4222,nats://10.0.0.2:4222\n"
-                                "  credentials: /etc/nexus/agent.creds\n"
-                                "  tls: {ca: /etc/nexus/ca.pem}\n"
-                                "peers:\n"
-                                "  - id: edge-1\n"
-                                "  - {id: edge-2, domain: leaf2}\n"
-                                "store:\n"
-                                "  path: /var/lib/nexus-agent\n"
-                                "  map-size: 2GiB\n"
-                                "http:\n"
-                                "  listen: 0.0.0.0:9090\n"
-                                "stream:\n"
-                                "  max-age: 7d\n"
-                                "  duplicate-window: 5m\n"
-                                "replicate:\n"
-                                "  - {group: gns.tsm.tanzu.vmware.com, version: v1, resource: gnses}\n"
-                                "  - {group: \"\", version: v1, resource: configmaps, namespaced: true}\n";
+static const char *const GOOD =
+    "runtime:\n"
+    "  id: saas\n"
+    "  kubeconfig: /etc/nexus/kubeconfig\n"
+    "nats:\n"
+    "  urls: nats://10.0.0.1:4222,nats://10.0.0.2:4222\n"
+    "  credentials: /etc/nexus/agent.creds\n"
+    "  tls: {ca: /etc/nexus/ca.pem}\n"
+    "peers:\n"
+    "  - id: edge-1\n"
+    "  - {id: edge-2, domain: leaf2}\n"
+    "store:\n"
+    "  path: /var/lib/nexus-agent\n"
+    "  map-size: 2GiB\n"
+    "http:\n"
+    "  listen: 0.0.0.0:9090\n"
+    "stream:\n"
+    "  max-age: 7d\n"
+    "  duplicate-window: 5m\n"
+    "replicate:\n"
+    "  - {group: gns.tsm.tanzu.vmware.com, version: v1, resource: gnses}\n"
+    "  - {group: \"\", version: v1, resource: configmaps, namespaced: true}\n";
 
 /* Parses text as a config; returns the code, *out set on success. */
 static int parse(const char *text, nxc_cfg **out)
@@ -108,8 +109,7 @@ Test(cfg, errors_name_the_field)
         {"  kubeconfig: /etc/nexus/kubeconfig\n", "", "runtime.kubeconfig"},
         {"  kubeconfig: /etc/nexus/kubeconfig\n", "  kubeconfig: /k\n  in-cluster: true\n",
          "runtime.kubeconfig"},
-        {"  urls: nats://10.0.0.1:4222,nats://10.0.0.2:4222\n", "  urls: http://x\n",
-         "nats.urls"},
+        {"  urls: nats://10.0.0.1:4222,nats://10.0.0.2:4222\n", "  urls: http://x\n", "nats.urls"},
         {"  tls: {ca: /etc/nexus/ca.pem}\n", "  tls: {cert: /c}\n", "nats.tls"},
         {"  tls: {ca: /etc/nexus/ca.pem}\n", "  tls: {cafile: /c}\n", "nats.tls.cafile"},
         {"  - id: edge-1\n", "  - id: saas\n", "peers[0].id"},
@@ -142,8 +142,7 @@ Test(cfg, errors_name_the_field)
         rc = parse(text, &c);
         cr_expect_eq(rc, NXC_EINVALID, "case %zu (%s) was accepted", i, cases[i].field);
         cr_expect(strstr(nxc_error_last(), cases[i].field) != NULL,
-                  "case %zu: message '%s' does not name %s", i, nxc_error_last(),
-                  cases[i].field);
+                  "case %zu: message '%s' does not name %s", i, nxc_error_last(), cases[i].field);
         nxc_cfg_free(c);
     }
 }
