@@ -35,6 +35,7 @@ enum item_kind {
     ITEM_REMOTE,     /* a message from a peer's stream */
     ITEM_PUB_ACK,    /* a publish was acknowledged or failed */
     ITEM_BATCH_DONE, /* internal: marks the end of a consumer batch */
+    ITEM_RESYNC,     /* a peer lost messages of our stream: publish everything again */
 };
 
 /* Producer classes, each with its own queue bound. */
@@ -79,7 +80,8 @@ typedef struct item {
     json_t *obj;            /* ITEM_WATCH: owned */
     peer_state *peer;       /* ITEM_REMOTE */
     nxc_bus_msg *msg;       /* ITEM_REMOTE: owned */
-    char *msg_id;           /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv */
+    char *msg_id;           /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv;
+                               ITEM_RESYNC: the peer that asked */
     int ok;                 /* ITEM_PUB_ACK */
 } item;
 
@@ -108,10 +110,11 @@ typedef struct agent {
     nxc_bus *bus;
     nxc_queue *queue;
     nxc_hlc hlc;
-    volatile int stop;      /* set by the signal handler */
-    int replaying;          /* replay mode: the streams are the truth, the runtime is not */
-    int replay_record_only; /* replay before its starting point: records only */
-    atomic_int bus_up;      /* NATS connected */
+    volatile int stop;       /* set by the signal handler */
+    int replaying;           /* replay mode: the streams are the truth, the runtime is not */
+    int replay_record_only;  /* replay before its starting point: records only */
+    const char *resync_salt; /* during a resync: makes its message ids new */
+    atomic_int bus_up;       /* NATS connected */
 
     type_state *types;
     size_t ntypes;
@@ -144,6 +147,7 @@ void consume_finished(peer_state *p, int n);
 /* publish.c */
 void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const char *reason);
 void publish_on_conn(void *ctx, int up);
+void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply);
 int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key);
 void publish_sweep(agent *a);
 void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);

@@ -36,6 +36,49 @@ static void pause_ms(agent *a, long ms)
     }
 }
 
+/*
+ * A gap: the stream's first message is past what we applied, and the stream has limits (age
+ * or size), so what lay between may have been discarded unread — not only superseded by a
+ * newer version of the same object, which compaction does and which loses nothing. Then ask
+ * the peer to publish its whole state again, until it answers.
+ */
+static void check_gap(agent *a, peer_state *p)
+{
+    uint64_t first = 0, last = 0, msgs = 0, pos = 0;
+    int64_t max_age = 0, max_bytes = 0;
+    nxc_store_txn *txn = NULL;
+    char subject[128];
+
+    if (nxc_bus_stream_info(a->bus, p->stream, &first, &last, &msgs) != NXC_OK ||
+        nxc_bus_stream_limits(a->bus, p->stream, &max_age, &max_bytes) != NXC_OK)
+        return;
+    if (nxc_store_txn_begin(a->store, 1, &txn) == NXC_OK) {
+        if (nxc_store_pos_get(txn, p->position, &pos) != NXC_OK)
+            pos = 0;
+        nxc_store_txn_abort(txn);
+    }
+    if ((max_age == 0 && max_bytes == 0) || first <= pos + 1)
+        return;
+    NXC_WARN("consume",
+             "event=gap-detected peer=%s stream=%s applied_up_to=%llu stream_first=%llu "
+             "action=resync",
+             p->cfg->id, p->stream, (unsigned long long)pos, (unsigned long long)first);
+    snprintf(subject, sizeof(subject), "nxc.ctl.%s.resync", p->cfg->id);
+    while (!a->stop) {
+        char *reply = NULL;
+        size_t len = 0;
+        int rc = nxc_bus_request(a->bus, subject, a->cfg->runtime_id, strlen(a->cfg->runtime_id),
+                                 5000, &reply, &len);
+
+        free(reply);
+        if (rc == NXC_OK) {
+            NXC_INFO("consume", "event=resync-accepted peer=%s", p->cfg->id);
+            return;
+        }
+        pause_ms(a, 5000);
+    }
+}
+
 static void *consume_main(void *arg)
 {
     peer_state *p = arg;
@@ -93,6 +136,7 @@ static void *consume_main(void *arg)
             warned = 0;
             NXC_INFO("consume", "event=consuming peer=%s stream=%s durable=%s", p->cfg->id,
                      p->stream, p->durable);
+            check_gap(a, p);
         }
         rc = nxc_bus_fetch(c, FETCH_BATCH, FETCH_WAIT_MS, &msgs, &n);
         if (rc == NXC_EAGAIN) {

@@ -185,7 +185,8 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         return rc;
     /* an event no newer than what we recorded for the same object tells nothing new (it can
      * be an intermediate state of our own two-step write) */
-    if (!fresh && !r->tombstone && uid && strcmp(uid, r->uid) == 0 && rv_not_newer(rv, r->rv)) {
+    if (!a->resync_salt && !fresh && !r->tombstone && uid && strcmp(uid, r->uid) == 0 &&
+        rv_not_newer(rv, r->rv)) {
         atomic_fetch_add(&a->stats.echoes, 1);
         goto out;
     }
@@ -200,6 +201,23 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
             changed |= 1u << p;
     }
     rec_set_meta(r, obj);
+    if (!changed && a->resync_salt) {
+        /* a peer lost messages: send the current version again, unchanged */
+        rc = nxc_store_put(txn, key, r);
+        if (rc)
+            goto out;
+        ev.op = NXC_EVENT_UPSERT;
+        ev.hlc = r->plane[0].hlc > r->plane[1].hlc ? r->plane[0].hlc : r->plane[1].hlc;
+        event_ident(&ev, a, t, ns, name);
+        rc = event_planes_from(&ev, r);
+        for (int p = 0; !rc && p < NXC_PLANE_COUNT; p++) {
+            ev.plane[p].data = content[p];
+            content[p] = NULL;
+        }
+        if (!rc)
+            rc = publish_event(a, txn, &ev, key);
+        goto out;
+    }
     if (!changed) {
         atomic_fetch_add(&a->stats.echoes, 1);
         rc = nxc_store_put(txn, key, r);
@@ -902,6 +920,77 @@ static void settle(item **items, const outcome *outs, size_t n)
     }
 }
 
+struct resync_ctx {
+    agent *a;
+    nxc_store_txn *txn;
+    type_state *t;
+    size_t sent;
+};
+
+static int resync_item(void *ctx, json_t *obj)
+{
+    struct resync_ctx *r = ctx;
+
+    r->sent++;
+    return local_upsert(r->a, r->txn, r->t, obj, NULL);
+}
+
+static int resync_tombstone(void *ctx, const char *key, const nxc_store_rec *rec)
+{
+    struct resync_ctx *r = ctx;
+    nxc_event ev;
+    char buf[640];
+    const char *ns, *name;
+    int rc;
+
+    if (!rec->tombstone || split_key(key, buf, sizeof(buf), &ns, &name) != 0)
+        return 0;
+    memset(&ev, 0, sizeof(ev));
+    ev.op = NXC_EVENT_DELETE;
+    ev.hlc = rec->plane[0].hlc;
+    event_ident(&ev, r->a, r->t, ns, name);
+    rc = event_planes_from(&ev, rec);
+    if (!rc)
+        rc = publish_event(r->a, r->txn, &ev, key);
+    nxc_event_clear(&ev);
+    r->sent++;
+    return rc;
+}
+
+/*
+ * A peer found that messages of our stream were discarded (stream limits) before it read
+ * them: publish the current version of every object of every type again, deletes included,
+ * with message ids of their own so the stream's duplicate window does not drop them.
+ */
+static int resync(agent *a, nxc_store_txn *txn, const char *peer)
+{
+    char salt[32];
+    size_t total = 0;
+    int rc = NXC_OK;
+
+    snprintf(salt, sizeof(salt), "resync-%lld", (long long)now_ms());
+    a->resync_salt = salt;
+    for (size_t i = 0; i < a->ntypes && !rc; i++) {
+        type_state *t = &a->types[i];
+        struct resync_ctx c = {a, txn, t, 0};
+        char *rv = NULL;
+
+        if (atomic_load(&t->missing) || !t->kind[0])
+            continue;
+        rc = nxc_kube_list(a->kube, &t->gvr, NULL, resync_item, NULL, &c, &rv);
+        free(rv);
+        if (!rc)
+            rc = nxc_store_foreach(txn, t->prefix, resync_tombstone, &c);
+        total += c.sent;
+    }
+    a->resync_salt = NULL;
+    if (rc)
+        NXC_ERROR("agent", "event=resync-failed peer=%s err=\"%s\"", peer, nxc_error_last());
+    else
+        NXC_INFO("agent", "event=resync peer=%s republished=%zu", peer, total);
+    return rc;
+}
+
 /* Handles items[0..n) in one transaction, but ends it early after a peer message that wrote
  * to the runtime, so that a write and its record are never apart for more than one object
  * (a crash in between would make the object look like a local change at the next start).
@@ -959,6 +1048,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             publish_acked(a, item_txn, it->msg_id, it->ok);
             rc = NXC_OK;
             break;
+        case ITEM_RESYNC: rc = resync(a, item_txn, it->msg_id); break;
         default: rc = NXC_OK; break;
         }
         if (rc == NXC_OK || rc == NXC_EAGAIN) {

@@ -331,6 +331,14 @@ int main(int argc, char **argv)
         exit_code = 1;
         goto out;
     }
+    if (!nreplay) {
+        char subject[128];
+
+        /* peers that lost messages of our stream ask for everything again here */
+        snprintf(subject, sizeof(subject), "nxc.ctl.%s.resync", a.cfg->runtime_id);
+        if (nxc_bus_serve(a.bus, subject, publish_on_resync_request, &a) != NXC_OK)
+            NXC_WARN("agent", "event=resync-serve-failed err=\"%s\"", nxc_error_last());
+    }
     if (nreplay) {
         for (int waited = 0; !nxc_bus_connected(a.bus) && waited < 200 && !a.stop; waited++)
             usleep(50000);

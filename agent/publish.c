@@ -60,7 +60,7 @@ static int subject_for(const nxc_event *ev, char *buf, size_t len)
 }
 
 /* Nats-Msg-Id: the same change always gets the same id, so a resend is a duplicate. */
-static void msg_id_for(const nxc_event *ev, const char *key, char out[96])
+static void msg_id_for(const nxc_event *ev, const char *key, const char *salt, char out[96])
 {
     unsigned char md[NXC_CODEC_HASH_LEN];
     char *svv = nxc_vv_format(ev->plane[NXC_PLANE_SPEC].vv);
@@ -71,8 +71,8 @@ static void msg_id_for(const nxc_event *ev, const char *key, char out[96])
 
     nxc_codec_hash_hex(ev->plane[0].hash, h0);
     nxc_codec_hash_hex(ev->plane[1].hash, h1);
-    parts = json_pack("[s,s,s,s,s,s]", key, ev->op == NXC_EVENT_DELETE ? "d" : "u", svv ? svv : "",
-                      tvv ? tvv : "", h0, h1);
+    parts = json_pack("[s,s,s,s,s,s,s]", key, ev->op == NXC_EVENT_DELETE ? "d" : "u",
+                      svv ? svv : "", tvv ? tvv : "", h0, h1, salt ? salt : "");
     free(svv);
     free(tvv);
     memset(md, 0, sizeof(md));
@@ -91,11 +91,10 @@ int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char 
     size_t blen = 0, vlen, idl, sl;
     int rc;
 
-    (void)a;
     rc = subject_for(ev, subject, sizeof(subject));
     if (rc)
         return nxc_error_set(rc, "subject too long for %s", key);
-    msg_id_for(ev, key, id);
+    msg_id_for(ev, key, a->resync_salt, id);
     rc = nxc_event_encode(ev, &body, &blen);
     if (rc)
         return rc;
@@ -340,4 +339,22 @@ void publish_on_conn(void *ctx, int up)
         atomic_store(&a->resend_all, 1);
     }
     NXC_INFO("bus", "event=%s", up ? "connected" : "disconnected");
+}
+
+/* Called on a cnats thread for a peer's resync request: queue it for the loop. */
+void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply)
+{
+    agent *a = ctx;
+    item *it = item_new(ITEM_RESYNC, CLS_FREE);
+    char peer[NXC_VV_ID_MAX + 1];
+
+    snprintf(peer, sizeof(peer), "%.*s", (int)(len < sizeof(peer) ? len : sizeof(peer) - 1),
+             (const char *)data);
+    if (!it || !nxc_vv_id_valid(peer) || !(it->msg_id = strdup(peer)) ||
+        nxc_queue_post(a->queue, &it->q) != 0) {
+        item_free(it);
+        return;
+    }
+    NXC_WARN("publish", "event=resync-requested peer=%s", peer);
+    nxc_bus_respond(a->bus, reply, "queued", 6);
 }

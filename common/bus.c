@@ -80,6 +80,9 @@ struct nxc_bus {
     int in_cb;              /* our callbacks running now */
     int closed;             /* cnats delivered its closed callback, the last one */
     atomic_uint conn_gen;   /* bumped at each (re)connect so consumers check themselves */
+    natsSubscription *ctl;  /* the control subscription (nxc_bus_serve), or NULL */
+    nxc_bus_request_fn on_request;
+    void *request_ctx;
 };
 
 struct nxc_bus_consumer {
@@ -665,6 +668,11 @@ void nxc_bus_close(nxc_bus *b)
 {
     if (b == NULL)
         return;
+    if (b->ctl != NULL) {
+        natsSubscription_Unsubscribe(b->ctl);
+        natsSubscription_Destroy(b->ctl);
+        b->ctl = NULL;
+    }
     /* Nothing may be left pending without an outcome: what the sweep takes is reported. */
     fail_pending(b, "bus closed before the ack came");
     bus_free(b);
@@ -765,6 +773,82 @@ int nxc_bus_stream_info(nxc_bus *b, const char *stream, uint64_t *first, uint64_
     if (msgs != NULL)
         *msgs = si->State.Msgs;
     jsStreamInfo_Destroy(si);
+    return NXC_OK;
+}
+
+int nxc_bus_stream_limits(nxc_bus *b, const char *stream, int64_t *max_age_ms, int64_t *max_bytes)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    s = js_GetStreamInfo(&si, b->js, stream, NULL, &jerr);
+    if (s != NATS_OK)
+        return nat_fail(s, jerr, "stream info");
+    *max_age_ms = si->Config->MaxAge > 0 ? si->Config->MaxAge / 1000000 : 0;
+    *max_bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : 0;
+    jsStreamInfo_Destroy(si);
+    return NXC_OK;
+}
+
+/* --- control requests (core NATS, outside JetStream) ------------------------------------ */
+
+static void on_ctl_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    nxc_bus *b = closure;
+
+    (void)nc;
+    (void)sub;
+    if (cb_enter(b)) {
+        if (b->on_request != NULL && natsMsg_GetReply(msg) != NULL)
+            b->on_request(b->request_ctx, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+                          natsMsg_GetReply(msg));
+        cb_leave(b);
+    }
+    natsMsg_Destroy(msg);
+}
+
+int nxc_bus_serve(nxc_bus *b, const char *subject, nxc_bus_request_fn fn, void *ctx)
+{
+    natsStatus s;
+
+    if (b->ctl != NULL)
+        return nxc_error_set(NXC_EINVALID, "bus: already serving");
+    b->on_request = fn;
+    b->request_ctx = ctx;
+    s = natsConnection_Subscribe(&b->ctl, b->nc, subject, on_ctl_msg, b);
+    if (s != NATS_OK)
+        return nat_fail(s, 0, "subscribe");
+    return NXC_OK;
+}
+
+int nxc_bus_respond(nxc_bus *b, const char *reply, const void *data, size_t len)
+{
+    natsStatus s = natsConnection_Publish(b->nc, reply, data, (int)len);
+
+    return s == NATS_OK ? NXC_OK : nat_fail(s, 0, "respond");
+}
+
+int nxc_bus_request(nxc_bus *b, const char *subject, const void *data, size_t len, long timeout_ms,
+                    char **reply, size_t *reply_len)
+{
+    natsMsg *m = NULL;
+    natsStatus s;
+
+    *reply = NULL;
+    *reply_len = 0;
+    s = natsConnection_Request(&m, b->nc, subject, data, (int)len, timeout_ms);
+    if (s != NATS_OK)
+        return nat_fail(s, 0, "request");
+    *reply_len = (size_t)natsMsg_GetDataLength(m);
+    *reply = malloc(*reply_len + 1);
+    if (*reply == NULL) {
+        natsMsg_Destroy(m);
+        return nxc_error_set(NXC_ENOMEM, "bus: out of memory");
+    }
+    memcpy(*reply, natsMsg_GetData(m), *reply_len);
+    (*reply)[*reply_len] = '\0';
+    natsMsg_Destroy(m);
     return NXC_OK;
 }
 

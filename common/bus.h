@@ -105,6 +105,24 @@ int nxc_bus_msg_ack(nxc_bus_msg *m);                  /* only after apply and co
 int nxc_bus_msg_nak(nxc_bus_msg *m, long delay_ms);   /* redeliver later */
 void nxc_bus_msg_free(nxc_bus_msg *m);
 
+/* A stream's age and size limits (0 = none). */
+int nxc_bus_stream_limits(nxc_bus *b, const char *stream, int64_t *max_age_ms, int64_t *max_bytes);
+
+/*
+ * Control requests over core NATS (outside JetStream): an agent serves requests on a subject
+ * and peers ask with request/reply. They cross leaf-node links like any core subject.
+ */
+/* Called on a cnats thread for each request; data is borrowed for the call; answer with
+ * nxc_bus_respond(reply). */
+typedef void (*nxc_bus_request_fn)(void *ctx, const void *data, size_t len, const char *reply);
+/* Serves requests on subject (one subscription per bus; kept across reconnects). */
+int nxc_bus_serve(nxc_bus *b, const char *subject, nxc_bus_request_fn fn, void *ctx);
+int nxc_bus_respond(nxc_bus *b, const char *reply, const void *data, size_t len);
+/* Sends a request and waits up to timeout_ms for the answer (*reply malloc'd, NUL-terminated;
+ * the caller frees it). NXC_EUNAVAIL / time-out when nobody answers. */
+int nxc_bus_request(nxc_bus *b, const char *subject, const void *data, size_t len, long timeout_ms,
+                    char **reply, size_t *reply_len);
+
 /* Reads a stream directly (for inspect/replay, no consumer state): message at seq or the
  * next one after it. NXC_ENOTFOUND past the end. */
 int nxc_bus_stream_get(nxc_bus *b, const char *stream, uint64_t seq, nxc_bus_msg **out);

@@ -103,6 +103,8 @@ static char *relayed_kubeconfig(e2e_pair *p, const char *from, const char *serve
     return out;
 }
 
+static const char *saas_extra; /* more config for saas's agent in the next pair_up */
+
 static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds, int leaf,
                     int flags)
 {
@@ -138,7 +140,10 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
                                   adir,
                                   types,
                                   p->leaf ? domains[i] : NULL,
-                                  p->leaf ? domains[1 - i] : NULL};
+                                  p->leaf ? domains[1 - i] : NULL,
+                                  NULL};
+        if (i == 0)
+            o.extra_yaml = saas_extra;
         if (i == 0 && (flags & E2E_RELAY_NATS)) {
             snprintf(nats_relay, sizeof(nats_relay), "nats://127.0.0.1:%d",
                      nxc_test_relay_port(p->relay, "nats"));
@@ -176,6 +181,13 @@ void e2e_pair_up_crds(e2e_pair *out, const char *saas_crds, const char *edge_crd
 void e2e_pair_up_leaf(e2e_pair *out)
 {
     pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 1, 0);
+}
+
+void e2e_pair_up_saas_config(e2e_pair *out, const char *saas_yaml)
+{
+    saas_extra = saas_yaml;
+    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 0, 0);
+    saas_extra = NULL;
 }
 
 void e2e_pair_up_relayed(e2e_pair *out, int flags)

@@ -47,6 +47,8 @@ void e2e_pair_up_leaf(e2e_pair *p);
 #define E2E_RELAY_NATS 1
 #define E2E_RELAY_API 2
 void e2e_pair_up_relayed(e2e_pair *p, int flags);
+/* Single-server topology with more config for saas's agent (top-level YAML sections). */
+void e2e_pair_up_saas_config(e2e_pair *p, const char *saas_yaml);
 /* The TCP port of rt's API server. */
 int e2e_apiserver_port(nxc_test_runtime *rt);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */

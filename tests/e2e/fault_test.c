@@ -190,3 +190,38 @@ Test(e2e_fault, memory_flat_during_long_outage, .timeout = 600)
                  during - before);
     e2e_pair_down(&p);
 }
+
+static int stream_emptied(void *ctx)
+{
+    e2e_pair *p = ctx;
+    uint64_t first = 0, last = 0, msgs = 1;
+
+    nxc_bus_stream_info(p->bus[0], E2E_STREAMS[0], &first, &last, &msgs);
+    return msgs == 0 && last >= 3;
+}
+
+/* Scenario: stream limits discard messages while the peer is offline: the peer detects the
+ * gap, asks for a full resync, and ends with the same state. */
+Test(e2e_fault, gap_after_stream_limits_is_detected_and_reconciled, .timeout = 300)
+{
+    e2e_pair p;
+
+    /* saas's stream keeps messages for 4 s only */
+    e2e_pair_up_saas_config(&p, "stream:\n  max-age: 4s\n  duplicate-window: 1s\n");
+    json_decref(e2e_create(p.rt[0], &E2E_CONFIG, "example/config.json"));
+    e2e_wait_exists(p.rt[1], &E2E_CONFIG, "config-1");
+
+    cr_assert_eq(nxc_test_agent_stop(p.agent[1]), 0);
+    json_decref(e2e_create(p.rt[0], &E2E_GNS, "example/gns.json"));
+    e2e_set_spec(p.rt[0], &E2E_CONFIG, "config-1", "myStr0", json_string("expired-unread"));
+    /* the limits discard both messages before edge comes back */
+    cr_assert_eq(nxc_test_poll(60000, stream_emptied, &p), 0, "the stream kept its messages");
+
+    cr_assert_eq(nxc_test_agent_restart(p.agent[1]), 0);
+    e2e_wait_exists(p.rt[1], &E2E_GNS, "gns-1");
+    e2e_wait_spec(p.rt[1], &E2E_CONFIG, "config-1", "myStr0", json_string("expired-unread"));
+    cr_assert_geq(nxc_test_agent_log_count(p.agent[1], "event=gap-detected"), 1);
+    cr_assert_geq(nxc_test_agent_log_count(p.agent[0], "event=resync peer=edge"), 1);
+    e2e_expect_stream(&p, 1, 0);
+    e2e_pair_down(&p);
+}

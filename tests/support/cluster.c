@@ -251,6 +251,8 @@ int nxc_test_agent_start(const nxc_test_agent_opts *o, nxc_test_agent **out)
                  o->peer_domain ? "    domain: " : "", o->peer_domain ? o->peer_domain : "",
                  o->peer_domain ? "\n" : "", o->dir, a->port,
                  getenv("NXC_TEST_DEBUG") ? "debug" : "info", o->types_yaml);
+    if (o->extra_yaml)
+        nxc_buf_addf(&b, "%s", o->extra_yaml);
     rc = nxc_test_write_file(a->config, b.ptr, b.len);
     nxc_buf_free(&b);
     if (!rc)

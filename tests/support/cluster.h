@@ -50,6 +50,7 @@ typedef struct nxc_test_agent_opts {
     const char *types_yaml;  /* `replicate:` list items */
     const char *nats_domain; /* NULL, or this side's JetStream domain (leaf-node topology) */
     const char *peer_domain; /* NULL, or the peer's JetStream domain */
+    const char *extra_yaml;  /* NULL, or more top-level config sections */
 } nxc_test_agent_opts;
 
 /* Writes the config and starts the agent; waits until /healthz answers. */
