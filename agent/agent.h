@@ -52,9 +52,10 @@ typedef struct type_state {
     nxc_strmap *seen; /* loop-owned: keys seen by the complete list in progress */
     pthread_t thread;
     int started;
-    atomic_int listed;   /* 1 once a complete list went through */
-    atomic_int watching; /* 1 while a watch stream is open */
-    atomic_int missing;  /* 1 while the runtime does not serve the type (CRD not installed) */
+    atomic_int listed;     /* 1 once a complete list went through */
+    atomic_int watching;   /* 1 while a watch stream is open */
+    atomic_int missing;    /* 1 while the runtime does not serve the type (CRD not installed) */
+    atomic_int kind_known; /* 1 once discovery told the kind (written before, read after) */
 } type_state;
 
 /* One peer and its consumer thread. */
@@ -114,6 +115,10 @@ typedef struct agent {
     int replaying;           /* replay mode: the streams are the truth, the runtime is not */
     int replay_record_only;  /* replay before its starting point: records only */
     const char *resync_salt; /* during a resync: makes its message ids new */
+    int stream_ready;        /* loop: our stream exists; nothing is published before */
+    int64_t stream_try_ms;   /* loop: last attempt to create it */
+    long stream_backoff_ms;  /* loop: wait before the next attempt */
+    int lock_fd;             /* flock on the store directory: one agent per store */
     atomic_int bus_up;       /* NATS connected */
 
     type_state *types;
@@ -148,6 +153,7 @@ void consume_finished(peer_state *p, int n);
 void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const char *reason);
 void publish_on_conn(void *ctx, int up);
 void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply);
+void publish_ensure_stream(agent *a);
 int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key);
 void publish_sweep(agent *a);
 void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);

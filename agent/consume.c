@@ -79,6 +79,17 @@ static void check_gap(agent *a, peer_state *p)
     }
 }
 
+/* Peer changes are applied only once every local type's kind is known (or the type is known
+ * to be missing here): a change applied earlier could need to record a local delete, whose
+ * event names the kind. */
+static int types_known(agent *a)
+{
+    for (size_t i = 0; i < a->ntypes; i++)
+        if (!atomic_load(&a->types[i].kind_known) && !atomic_load(&a->types[i].missing))
+            return 0;
+    return 1;
+}
+
 static void *consume_main(void *arg)
 {
     peer_state *p = arg;
@@ -86,6 +97,8 @@ static void *consume_main(void *arg)
     nxc_bus_consumer *c = NULL;
     int warned = 0, mirrored = 0;
 
+    while (!a->stop && !types_known(a))
+        pause_ms(a, 100);
     while (!a->stop) {
         nxc_bus_msg **msgs = NULL;
         int n = 0, rc;

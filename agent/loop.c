@@ -1155,6 +1155,8 @@ int agent_loop(agent *a)
             break;
         /* on_conn is not called for a connection that came up at once: ask */
         atomic_store(&a->bus_up, nxc_bus_connected(a->bus));
+        if (atomic_load(&a->bus_up))
+            publish_ensure_stream(a);
         publish_sweep(a);
         if (now_ms() - last_stats >= 60000) {
             last_stats = now_ms();

@@ -4,12 +4,16 @@
  * thread per peer, runs the loop until SIGTERM/SIGINT, then stops the threads, flushes
  * publishes in flight and closes everything.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -32,6 +36,37 @@ static void on_signal(int sig)
     (void)sig;
     if (the_agent)
         the_agent->stop = 1;
+}
+
+/* The files the config names must be there and readable, and the kubeconfig must load: bad
+ * config is found before anything starts, with the field named. */
+static int check_files(const nxc_cfg *c)
+{
+    const struct {
+        const char *field;
+        const char *path;
+    } files[] = {{"nats.credentials", c->nats_creds},
+                 {"nats.nkey", c->nats_nkey},
+                 {"nats.tls.ca", c->nats_ca},
+                 {"nats.tls.cert", c->nats_cert},
+                 {"nats.tls.key", c->nats_key}};
+    nxc_kube_config *kc = NULL;
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (files[i].path && access(files[i].path, R_OK) != 0)
+            return nxc_error_set(NXC_EINVALID, "%s: cannot read %s: %s", files[i].field,
+                                 files[i].path, strerror(errno));
+    if (stat(c->store_path, &st) == 0 && !S_ISDIR(st.st_mode))
+        return nxc_error_set(NXC_EINVALID, "store.path: %s is not a directory", c->store_path);
+    if (c->kubeconfig) {
+        if (nxc_kube_config_load(c->kubeconfig, c->kube_context, &kc) != NXC_OK) {
+            nxc_error_wrap("runtime.kubeconfig");
+            return NXC_EINVALID;
+        }
+        nxc_kube_config_free(kc);
+    }
+    return NXC_OK;
 }
 
 static void usage(FILE *f)
@@ -58,6 +93,29 @@ static void usage(FILE *f)
                "  -V, --version           print the version\n");
 }
 
+/* One agent (or replay) per store: a second one on the same directory would apply and
+ * publish against the same records and the same durable consumer. */
+static int lock_store(agent *a)
+{
+    char path[4096];
+
+    if (mkdir(a->cfg->store_path, 0700) != 0 && errno != EEXIST) {
+        NXC_ERROR("agent", "event=store-open-failed path=%s err=\"%s\"", a->cfg->store_path,
+                  strerror(errno));
+        return NXC_ERROR;
+    }
+    snprintf(path, sizeof(path), "%s/agent.lock", a->cfg->store_path);
+    a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (a->lock_fd < 0 || flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        NXC_ERROR("agent",
+                  "event=store-locked path=%s err=\"another nexus-agent (or a replay) uses this "
+                  "store\"",
+                  a->cfg->store_path);
+        return NXC_ERROR;
+    }
+    return NXC_OK;
+}
+
 static int setup(agent *a)
 {
     nxc_cfg *c = a->cfg;
@@ -74,6 +132,9 @@ static int setup(agent *a)
     if (rc)
         return rc;
     nxc_kube_set_stop(a->kube, &a->stop);
+    rc = lock_store(a);
+    if (rc)
+        return rc;
     rc = nxc_store_open(c->store_path, c->store_map_size, &a->store);
     if (rc) {
         NXC_ERROR("agent", "event=store-open-failed path=%s err=\"%s\"", c->store_path,
@@ -136,36 +197,6 @@ static int setup(agent *a)
     return NXC_OK;
 }
 
-/* Our stream must exist before anything is published; NATS may not be there yet. */
-static int ensure_stream(agent *a)
-{
-    nxc_bus_stream_opts so;
-    char subjects[128];
-    int rc;
-
-    snprintf(subjects, sizeof(subjects), "nxc.%s.>", a->cfg->runtime_id);
-    memset(&so, 0, sizeof(so));
-    so.name = a->stream;
-    so.subjects = subjects;
-    so.max_msgs_per_subject = 1;
-    so.max_age_ms = a->cfg->stream_max_age_ms;
-    so.max_bytes = a->cfg->stream_max_bytes;
-    so.duplicate_window_ms = a->cfg->stream_dup_window_ms;
-    so.replicas = 1;
-    for (long wait = 250; !a->stop; wait = wait < 5000 ? wait * 2 : 5000) {
-        rc = nxc_bus_stream_ensure(a->bus, &so);
-        if (rc == NXC_OK) {
-            NXC_INFO("agent", "event=stream-ready stream=%s subjects=%s", so.name, subjects);
-            return NXC_OK;
-        }
-        NXC_WARN("agent", "event=stream-unavailable stream=%s err=\"%s\" retry_ms=%ld", so.name,
-                 nxc_error_last(), wait);
-        for (long left = wait; left > 0 && !a->stop; left -= 50)
-            usleep(50000);
-    }
-    return NXC_ESTOPPED;
-}
-
 static void teardown(agent *a)
 {
     if (a->queue)
@@ -212,6 +243,8 @@ static void teardown(agent *a)
     }
     nxc_queue_free(a->queue);
     nxc_store_close(a->store);
+    if (a->lock_fd >= 0)
+        close(a->lock_fd); /* releases the store for the next agent */
     nxc_kube_free(a->kube);
     nxc_kube_config_free(a->kcfg);
 }
@@ -260,7 +293,7 @@ int main(int argc, char **argv)
             char *end;
 
             from_seq = strtoull(optarg, &end, 10);
-            if (*end || end == optarg) {
+            if (*end || end == optarg || *optarg == '-' || from_seq == 0) {
                 fprintf(stderr, "nexus-agent: --from-seq: '%s' is not a number\n", optarg);
                 return 2;
             }
@@ -284,6 +317,16 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    for (size_t i = 0; i < nreplay; i++) {
+        if (!nxc_vv_id_valid(replay[i])) {
+            fprintf(stderr, "nexus-agent: --replay: '%s' is not a runtime id\n", replay[i]);
+            return 2;
+        }
+    }
+    if (!nreplay && (from_seq || since_ns)) {
+        fprintf(stderr, "nexus-agent: --from-seq and --since go with --replay\n");
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "nexus-agent: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -294,12 +337,19 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(&a, 0, sizeof(a));
+    a.lock_fd = -1;
     rc = nxc_cfg_load(config, &a.cfg);
     for (int i = 1; rc == NXC_OK && i < 7; i++)
         if (overrides[i])
             rc = nxc_cfg_set(a.cfg, flag_field[i], overrides[i]);
     if (rc == NXC_OK)
         rc = nxc_cfg_validate(a.cfg);
+    if (rc) {
+        fprintf(stderr, "nexus-agent: config %s: %s\n", config, nxc_error_last());
+        nxc_cfg_free(a.cfg);
+        return 2;
+    }
+    rc = check_files(a.cfg);
     if (rc) {
         fprintf(stderr, "nexus-agent: config %s: %s\n", config, nxc_error_last());
         nxc_cfg_free(a.cfg);
@@ -342,6 +392,20 @@ int main(int argc, char **argv)
     if (nreplay) {
         for (int waited = 0; !nxc_bus_connected(a.bus) && waited < 200 && !a.stop; waited++)
             usleep(50000);
+        /* every stream must be there before the records are forgotten */
+        for (size_t i = 0; i < nreplay; i++) {
+            char stream[96];
+
+            snprintf(stream, sizeof(stream), "NXC_%s", replay[i]);
+            if (nxc_bus_stream_info(a.bus, stream, NULL, NULL, NULL) != NXC_OK) {
+                NXC_ERROR("replay",
+                          "event=stream-unavailable stream=%s err=\"%s\" "
+                          "action=nothing-changed",
+                          stream, nxc_error_last());
+                exit_code = 1;
+                goto out;
+            }
+        }
         exit_code = agent_replay(&a, replay, nreplay, from_seq, since_ns) == NXC_OK ? 0 : 1;
         goto out;
     }
@@ -360,9 +424,8 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    /* watches run meanwhile: local changes are recorded in LMDB while NATS is away */
-    if (ensure_stream(&a) != NXC_OK)
-        goto out;
+    /* the loop creates our stream when NATS answers; until then local changes are recorded
+     * in LMDB (the outbox) and published afterwards */
     for (size_t i = 0; i < a.npeers; i++) {
         rc = consume_start(&a, &a.peers[i]);
         if (rc) {

@@ -159,7 +159,7 @@ static void send_one(agent *a, const char *key, const char *value, size_t len)
         NXC_ERROR("publish", "event=outbox-corrupt key=%s", key);
         return;
     }
-    if (nxc_strmap_get(a->inflight, id, NULL) || !atomic_load(&a->bus_up))
+    if (nxc_strmap_get(a->inflight, id, NULL) || !atomic_load(&a->bus_up) || !a->stream_ready)
         return;
     /* headers make `nats stream view` readable without decoding the body */
     if (nxc_event_decode(body, blen, &ev) == NXC_OK) {
@@ -286,7 +286,7 @@ void publish_sweep(agent *a)
         return;
     /* the gauge is kept up to date during outages too: that is when it matters */
     atomic_store(&a->stats.outbox, nxc_store_outbox_count(txn));
-    if (up) {
+    if (up && a->stream_ready) {
         atomic_store(&a->resend_all, 0);
         nxc_store_outbox_foreach(txn, sweep_one, a);
     }
@@ -357,4 +357,39 @@ void publish_on_resync_request(void *ctx, const void *data, size_t len, const ch
     }
     NXC_WARN("publish", "event=resync-requested peer=%s", peer);
     nxc_bus_respond(a->bus, reply, "queued", 6);
+}
+
+/* Creates (or updates) our stream; one attempt, with a growing wait between attempts. The
+ * loop calls it until it succeeds: NATS may be away at start. */
+void publish_ensure_stream(agent *a)
+{
+    nxc_bus_stream_opts so;
+    char subjects[128];
+    int64_t now = now_ms();
+    int rc;
+
+    if (a->stream_ready || now - a->stream_try_ms < a->stream_backoff_ms)
+        return;
+    a->stream_try_ms = now;
+    snprintf(subjects, sizeof(subjects), "nxc.%s.>", a->cfg->runtime_id);
+    memset(&so, 0, sizeof(so));
+    so.name = a->stream;
+    so.subjects = subjects;
+    so.max_msgs_per_subject = 1;
+    so.max_age_ms = a->cfg->stream_max_age_ms;
+    so.max_bytes = a->cfg->stream_max_bytes;
+    so.duplicate_window_ms = a->cfg->stream_dup_window_ms;
+    so.replicas = 1;
+    rc = nxc_bus_stream_ensure(a->bus, &so);
+    if (rc == NXC_OK) {
+        a->stream_ready = 1;
+        atomic_store(&a->resend_all, 1);
+        NXC_INFO("agent", "event=stream-ready stream=%s subjects=%s", so.name, subjects);
+        return;
+    }
+    a->stream_backoff_ms = a->stream_backoff_ms ? a->stream_backoff_ms * 2 : 250;
+    if (a->stream_backoff_ms > 5000)
+        a->stream_backoff_ms = 5000;
+    NXC_WARN("agent", "event=stream-unavailable stream=%s err=\"%s\" retry_ms=%ld", so.name,
+             nxc_error_last(), a->stream_backoff_ms);
 }

@@ -126,6 +126,8 @@ static void *watch_main(void *arg)
             if (rc == NXC_ESTOPPED)
                 break;
             atomic_store(&t->missing, rc == NXC_ENOTFOUND);
+            if (rc == NXC_OK)
+                atomic_store(&t->kind_known, 1);
             if (rc) {
                 NXC_WARN("watch",
                          "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "

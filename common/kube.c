@@ -72,6 +72,18 @@ struct xfer {
     CURLcode res;            /* what curl_easy_perform returned */
 };
 
+/* JSON from the API server. An integer beyond 64 bits (the API server keeps what it was
+ * given) cannot be held exactly by jansson; rather than failing the whole response — and with
+ * it every later event of the type — such a document is read again with integers as reals. */
+static json_t *load_json(const char *p, size_t n, json_error_t *err)
+{
+    json_t *v = json_loadb(p, n, 0, err);
+
+    if (!v && strstr(err->text, "too big integer"))
+        v = json_loadb(p, n, JSON_DECODE_INT_AS_REAL, err);
+    return v;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -1050,7 +1062,7 @@ static int do_request(nxc_kube *k, const char *method, const char *path, const c
         *out = json_null();
         goto out;
     }
-    v = json_loadb(k->resp.ptr, k->resp.len, 0, &jerr);
+    v = load_json(k->resp.ptr, k->resp.len, &jerr);
     if (!v) {
         rc =
             nxc_error_set(NXC_EINVALID, "%s %s: response is not JSON: %s", method, path, jerr.text);
@@ -1434,7 +1446,7 @@ static int frame(nxc_kube_framer *f, const char *p, size_t n)
         ;
     if (i == n)
         return NXC_OK; /* blank line */
-    ev = json_loadb(p, n, 0, &jerr);
+    ev = load_json(p, n, &jerr);
     if (!ev)
         return nxc_error_set(NXC_EINVALID, "watch event is not JSON: %s at column %d", jerr.text,
                              jerr.column);

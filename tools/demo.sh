@@ -27,7 +27,7 @@ say "installing what is missing and building"
 "$here/setup.sh"
 bin="$HOME/.cache/nexus-connector/bin"
 cmake -S "$root" -B "$root/build" >/dev/null
-cmake --build "$root/build" -j"$(nproc)" --target nexus-agent >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target nexus-agent nexus-inspect >/dev/null
 agent_bin="$root/build/nexus-agent"
 
 cleanup() {

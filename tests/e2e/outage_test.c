@@ -4,10 +4,12 @@
  * of the same field on both sides while they were apart end with the same winner on both.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "e2e.h"
+#include "proc.h"
 
 TestSuite(e2e_outage, .fini = e2e_cleanup);
 
@@ -96,5 +98,59 @@ Test(e2e_outage, concurrent_edits_while_apart_pick_one_winner, .timeout = 300)
     cr_assert_geq(nxc_test_agent_metric(p.agent[0], "nxc_conflicts_total"), 1);
     cr_assert_geq(nxc_test_agent_metric(p.agent[1], "nxc_conflicts_total"), 1);
     cr_assert_geq(nxc_test_agent_log_count(p.agent[0], "event=conflict key=config"), 1);
+    e2e_pair_down(&p);
+}
+
+static int recorded_one(void *ctx)
+{
+    return nxc_test_agent_metric(ctx, "nxc_local_changes_total") >= 1;
+}
+
+/* NATS is away when the agent starts: it watches anyway, records local changes in its outbox
+ * and publishes them once NATS answers. */
+Test(e2e_outage, agent_started_without_nats_records_and_publishes_later, .timeout = 300)
+{
+    e2e_pair p;
+
+    e2e_pair_up(&p);
+    cr_assert_eq(nxc_test_agent_stop(p.agent[0]), 0);
+    cr_assert_eq(nxc_test_natsd_stop(p.nats), 0);
+    cr_assert_eq(nxc_test_agent_restart(p.agent[0]), 0);
+    json_decref(e2e_create(p.rt[0], &E2E_GNS, "example/gns.json"));
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, recorded_one, p.agent[0]), 0,
+                 "the change was not recorded while NATS was away");
+    cr_assert_eq(nxc_test_natsd_restart(p.nats), 0);
+    e2e_wait_exists(p.rt[1], &E2E_GNS, "gns-1");
+    e2e_expect_stream(&p, 0, 1);
+    e2e_pair_down(&p);
+}
+
+/* A second agent on the same store refuses to start instead of sharing it. */
+Test(e2e_outage, second_agent_on_one_store_refuses, .timeout = 300)
+{
+    e2e_pair p;
+    char log[1024];
+    const char *argv[4] = {NXC_BINARY_DIR "/nexus-agent", "--config", NULL, NULL};
+    int rc;
+
+    e2e_pair_up(&p);
+    argv[2] = nxc_test_agent_config(p.agent[0]);
+    snprintf(log, sizeof(log), "%s/second-agent.log", p.dir);
+    rc = nxc_test_run(argv, log, 30000);
+    cr_assert_neq(rc, 0, "a second agent ran on the same store");
+    {
+        FILE *f = fopen(log, "r");
+        char line[4096];
+        int found = 0;
+
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof(line), f))
+            found |= strstr(line, "event=store-locked") != NULL;
+        fclose(f);
+        cr_assert(found, "no store-locked report in %s", log);
+    }
+    /* the first one carries on */
+    json_decref(e2e_create(p.rt[0], &E2E_ROOT, "example/root.json"));
+    e2e_wait_exists(p.rt[1], &E2E_ROOT, "root-1");
     e2e_pair_down(&p);
 }

@@ -182,3 +182,20 @@ Test(kube, framer_callback_error_is_returned)
     nxc_kube_framer_free(f);
     seen_free(&s);
 }
+
+/* An integer beyond 64 bits (the API server keeps what a client wrote) must not stop the
+ * stream: the event still arrives, that number read as a real, and the next ones follow. */
+Test(kube, framer_integer_beyond_64_bits_does_not_stop_the_stream)
+{
+    static const char two[] = "{\"n\":\"big\",\"v\":92233720368547758080}\n{\"n\":\"next\"}\n";
+    struct seen s = {0};
+    nxc_kube_framer *f;
+
+    cr_assert_eq(nxc_kube_framer_new(1024, collect, &s, &f), 0);
+    cr_assert_eq(nxc_kube_framer_feed(f, two, strlen(two)), 0, "%s", nxc_error_last());
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.names[0], "big");
+    cr_assert_str_eq(s.names[1], "next");
+    nxc_kube_framer_free(f);
+    seen_free(&s);
+}
