@@ -23,6 +23,7 @@
 #include "event.h"
 #include "kube.h"
 #include "queue.h"
+#include "scope.h"
 #include "store.h"
 #include "strmap.h"
 #include "vv.h"
@@ -43,10 +44,23 @@ enum item_class { CLS_FREE = 0, CLS_WATCH = 1, CLS_REMOTE = 2 };
 
 struct agent;
 
-/* One replicated type and its watch thread. */
+/* What a watched type is for. */
+enum type_role {
+    ROLE_STATIC = 0, /* listed in the config's replicate: every object, to every peer */
+    ROLE_DYNAMIC,    /* replicated on demand: objects a ReplicationConfig selects, and
+                        objects a peer replicates to us (their edits flow back) */
+    ROLE_CRDS,       /* the datamodel: CustomResourceDefinitions */
+    ROLE_CONFIGS,    /* the intent: ReplicationConfigs */
+};
+
+#define AGENT_MAX_TYPES 512 /* watched types (the array never moves: threads hold pointers) */
+
+/* One watched type and its watch thread. */
 typedef struct type_state {
     struct agent *agent;
-    nxc_kube_gvr gvr; /* strings borrowed from the config */
+    enum type_role role;
+    nxc_kube_gvr gvr; /* strings point at the arrays below */
+    char group[254], version[64], resource[254];
     char kind[128];   /* learned from the first object seen, for creates */
     char prefix[512]; /* store key prefix "group/resource/" */
     nxc_strmap *seen; /* loop-owned: keys seen by the complete list in progress */
@@ -101,6 +115,7 @@ typedef struct agent_stats {
     atomic_ullong relists;          /* complete lists of a type */
     atomic_ullong outbox;           /* events waiting for a JetStream ack */
     atomic_ullong bus_reconnects;   /* NATS reconnections */
+    atomic_ullong released;         /* objects no config selects any more (release/retract) */
 } agent_stats;
 
 typedef struct agent {
@@ -121,8 +136,11 @@ typedef struct agent {
     int lock_fd;             /* flock on the store directory: one agent per store */
     atomic_int bus_up;       /* NATS connected */
 
-    type_state *types;
-    size_t ntypes;
+    type_state *types;      /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
+    atomic_size_t ntypes;   /* grows (loop only); other threads read it atomically */
+    scope *scope;           /* loop: the datamodel and the ReplicationConfigs */
+    int scope_dirty;        /* loop: configs or CRDs changed since the last rescan */
+    int64_t status_due_ms;  /* loop: next ReplicationConfig status write */
     peer_state *peers;
     size_t npeers;
 
@@ -141,11 +159,25 @@ int agent_loop(agent *a);
  * it must be retried after *retry_ms. Used by the loop and by replay. */
 int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t len,
                         const char *from, uint64_t seq, long *retry_ms);
+/* A local object as the runtime shows it: records and publishes what changed (loop.c). */
+int agent_local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj);
+/* intent.c: the datamodel and the ReplicationConfigs (see intent.c) */
+int intent_watch(agent *a, item *it);
+int intent_list_end(agent *a, type_state *t);
+int intent_ready(agent *a);
+int intent_reconcile(agent *a);
+void intent_status(agent *a);
+int intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete);
 /* replay.c: rebuilds the local runtime from streams (see README "Replay"); 0 on success */
 int agent_replay(agent *a, const char *const *runtimes, size_t n, uint64_t from_seq,
                  int64_t since_ns);
 /* watch.c */
 int watch_start(agent *a, type_state *t);
+/* Adds a watched type (loop or replay thread only); its watch starts when start is 1 and
+ * the agent runs. Returns the type, or NULL when the table is full. */
+type_state *agent_type_add(agent *a, enum type_role role, const char *group, const char *version,
+                           const char *resource, const char *kind, int namespaced, int start);
+type_state *agent_type_find(agent *a, const char *group, const char *resource);
 /* consume.c */
 int consume_start(agent *a, peer_state *p);
 void consume_finished(peer_state *p, int n);

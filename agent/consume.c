@@ -84,7 +84,7 @@ static void check_gap(agent *a, peer_state *p)
  * event names the kind. */
 static int types_known(agent *a)
 {
-    for (size_t i = 0; i < a->ntypes; i++)
+    for (size_t i = 0; i < atomic_load(&a->ntypes); i++)
         if (!atomic_load(&a->types[i].kind_known) && !atomic_load(&a->types[i].missing))
             return 0;
     return 1;

@@ -27,7 +27,7 @@ static int ready(agent *a, nxc_buf *why)
         nxc_buf_addf(why, "nats: disconnected\n");
         ok = 0;
     }
-    for (size_t i = 0; i < a->ntypes; i++) {
+    for (size_t i = 0; i < atomic_load(&a->ntypes); i++) {
         /* a type this runtime does not serve is reported, not waited for: its events wait
          * on their own while everything else replicates */
         if (atomic_load(&a->types[i].missing)) {

@@ -93,14 +93,6 @@ static void rec_set_meta(nxc_store_rec *r, const json_t *obj)
         snprintf(r->uid, sizeof(r->uid), "%s", uid);
 }
 
-static type_state *type_of(agent *a, const char *group, const char *resource)
-{
-    for (size_t i = 0; i < a->ntypes; i++)
-        if (strcmp(a->types[i].gvr.group, group) == 0 &&
-            strcmp(a->types[i].gvr.resource, resource) == 0)
-            return &a->types[i];
-    return NULL;
-}
 
 static int get_rec(nxc_store_txn *txn, const char *key, nxc_store_rec **out, int *fresh)
 {
@@ -153,6 +145,35 @@ static const char *plane_names(unsigned mask)
 }
 
 /*
+ * No ReplicationConfig selects an object we replicate any more (its config was deleted or
+ * edited, or its labels moved it out of the sub-graph): tell the peers to forget it —
+ * "retract" when the covering configs' policy was Delete (the peer removes the replica it
+ * created), "release" otherwise — and forget the record. The object itself stays here.
+ */
+static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key, const char *ns,
+                   const char *name, const nxc_store_rec *r)
+{
+    nxc_event ev;
+    int rc;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.op = (r->flags & NXC_STORE_F_POLICY_DELETE) ? NXC_EVENT_RETRACT : NXC_EVENT_RELEASE;
+    ev.hlc = nxc_hlc_now(&a->hlc);
+    event_ident(&ev, a, t, ns, name);
+    rc = event_planes_from(&ev, r);
+    if (!rc)
+        rc = publish_event(a, txn, &ev, key);
+    if (!rc)
+        rc = nxc_store_del(txn, key);
+    if (!rc) {
+        atomic_fetch_add(&a->stats.released, 1);
+        NXC_INFO("agent", "event=released key=%s op=%s", key, nxc_event_op_name(ev.op));
+    }
+    nxc_event_clear(&ev);
+    return rc;
+}
+
+/*
  * A local object as the runtime shows it (watch, list, or a read before an apply). Planes
  * whose hash differs from the record are local changes: bump, stamp, store, publish.
  * Returns NXC_OK; *changed (may be NULL) gets the mask of changed planes.
@@ -183,6 +204,29 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     rc = get_rec(txn, key, &r, &fresh);
     if (rc)
         return rc;
+    if (t->role == ROLE_DYNAMIC) {
+        int del = 0, want = intent_wants(a, t, obj, &del);
+        int live = !fresh && !r->tombstone;
+        uint32_t flags;
+
+        if (!want && (!live || strcmp(r->origin, a->cfg->runtime_id) != 0)) {
+            /* not asked for here: either nobody replicates it, or it is a peer's replica
+             * (its edits flow back) */
+            if (!live)
+                goto out;
+        } else if (!want) {
+            rc = release(a, txn, t, key, ns, name, r);
+            goto out;
+        } else {
+            flags = del ? (r->flags | NXC_STORE_F_POLICY_DELETE)
+                        : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
+            if (flags != r->flags) {
+                r->flags = flags;
+                if (!fresh && (rc = nxc_store_put(txn, key, r)) != NXC_OK)
+                    goto out;
+            }
+        }
+    }
     /* an event no newer than what we recorded for the same object tells nothing new (it can
      * be an intermediate state of our own two-step write) */
     if (!a->resync_salt && !fresh && !r->tombstone && uid && strcmp(uid, r->uid) == 0 &&
@@ -321,6 +365,11 @@ out:
     nxc_event_clear(&ev);
     nxc_store_rec_free(r);
     return rc;
+}
+
+int agent_local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj)
+{
+    return local_upsert(a, txn, t, obj, NULL);
 }
 
 /* Splits a store key "group/resource/ns/name" into ns and name (pointers into buf). */
@@ -822,6 +871,50 @@ done:
     return out;
 }
 
+/* The origin stopped replicating an object to us: forget the record; for "retract" also
+ * remove the replica if the connector created it here. */
+static outcome remote_release(agent *a, nxc_store_txn *txn, type_state *t, const nxc_event *ev,
+                              const char *key)
+{
+    const char *ns = ev->ns[0] ? ev->ns : NULL;
+    nxc_store_rec *r = NULL;
+    outcome out = {ACT_ACK, 0};
+    int rc, removed = 0;
+
+    rc = nxc_store_get(txn, key, &r);
+    if (rc == NXC_ENOTFOUND)
+        return out;
+    if (rc)
+        goto fail_store;
+    if (strcmp(r->origin, ev->origin) != 0 || r->tombstone) {
+        /* not the origin's to release (or already gone): nothing to do */
+        goto done;
+    }
+    if (ev->op == NXC_EVENT_RETRACT && (r->flags & NXC_STORE_F_CREATED_BY_CONNECTOR) &&
+        !a->replaying) {
+        rc = nxc_kube_delete(a->kube, &t->gvr, ns, ev->name, r->uid[0] ? r->uid : NULL);
+        atomic_fetch_add(&a->stats.runtime_writes, 1);
+        if (rc && rc != NXC_ENOTFOUND && rc != NXC_ECONFLICT && rc != NXC_EINVALID) {
+            out = apply_failed(a, key, "delete", rc);
+            goto done;
+        }
+        removed = rc == NXC_OK;
+    }
+    rc = nxc_store_del(txn, key);
+    if (rc)
+        goto fail_store;
+    atomic_fetch_add(&a->stats.released, 1);
+    NXC_INFO("agent", "event=released-by-peer key=%s from=%s op=%s replica=%s", key, ev->origin,
+             nxc_event_op_name(ev->op), removed ? "deleted" : "kept");
+    goto done;
+fail_store:
+    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    out = retry_later(1000);
+done:
+    nxc_store_rec_free(r);
+    return out;
+}
+
 int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t len,
                         const char *from, uint64_t seq, long *retry_ms)
 {
@@ -843,15 +936,29 @@ int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t l
     if (strcmp(ev.origin, a->cfg->runtime_id) == 0 && !a->replaying)
         goto done;
     nxc_hlc_observe(&a->hlc, ev.hlc);
-    t = type_of(a, ev.group, ev.resource);
-    if (!t) {
-        NXC_WARN("agent", "event=skip-unconfigured-type group=%s resource=%s name=%s from=%s",
+    t = agent_type_find(a, ev.group, ev.resource);
+    if (t && t->role != ROLE_STATIC && t->role != ROLE_DYNAMIC) {
+        NXC_WARN("agent", "event=skip-control-type group=%s resource=%s name=%s from=%s",
                  ev.group, ev.resource, ev.name, ev.origin);
         goto done;
     }
+    if (!t) {
+        /* a type the peer replicates to us: watch it from now on, so edits made here flow
+         * back (the event names its version and kind) */
+        t = agent_type_add(a, ROLE_DYNAMIC, ev.group, ev.version, ev.resource, ev.kind,
+                           ev.ns[0] != '\0', !a->replaying);
+        if (!t) {
+            NXC_ERROR("agent", "event=type-add-failed group=%s resource=%s err=\"%s\"", ev.group,
+                      ev.resource, nxc_error_last());
+            out = retry_later(30000);
+            goto done;
+        }
+    }
     if (make_key(ev.group, ev.resource, ev.ns, ev.name, key, sizeof(key)) != NXC_OK)
         goto done;
-    if (a->replay_record_only)
+    if (ev.op == NXC_EVENT_RELEASE || ev.op == NXC_EVENT_RETRACT)
+        out = remote_release(a, txn, t, &ev, key);
+    else if (a->replay_record_only)
         out = record_only(a, txn, &ev, key);
     else if (ev.op == NXC_EVENT_DELETE)
         out = remote_delete(a, txn, t, &ev, key);
@@ -881,6 +988,9 @@ static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
 static int handle_watch(agent *a, nxc_store_txn *txn, item *it)
 {
     type_state *t = it->type;
+
+    if (t->role == ROLE_CRDS || t->role == ROLE_CONFIGS)
+        return intent_watch(a, it);
     const char *name = str_at(it->obj, "metadata", "name");
     const char *ns = str_at(it->obj, "metadata", "namespace");
     char key[640];
@@ -970,12 +1080,13 @@ static int resync(agent *a, nxc_store_txn *txn, const char *peer)
 
     snprintf(salt, sizeof(salt), "resync-%lld", (long long)now_ms());
     a->resync_salt = salt;
-    for (size_t i = 0; i < a->ntypes && !rc; i++) {
+    for (size_t i = 0; i < atomic_load(&a->ntypes) && !rc; i++) {
         type_state *t = &a->types[i];
         struct resync_ctx c = {a, txn, t, 0};
         char *rv = NULL;
 
-        if (atomic_load(&t->missing) || !t->kind[0])
+        if ((t->role != ROLE_STATIC && t->role != ROLE_DYNAMIC) || atomic_load(&t->missing) ||
+            !t->kind[0])
             continue;
         rc = nxc_kube_list(a->kube, &t->gvr, NULL, resync_item, NULL, &c, &rv);
         free(rv);
@@ -1034,7 +1145,10 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             rc = NXC_OK;
             break;
         case ITEM_LIST_END:
-            rc = list_end(a, item_txn, it->type, it->type->seen, it->msg_id);
+            if (it->type->role == ROLE_CRDS || it->type->role == ROLE_CONFIGS)
+                rc = intent_list_end(a, it->type);
+            else
+                rc = list_end(a, item_txn, it->type, it->type->seen, it->msg_id);
             if (rc)
                 NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"", it->type->gvr.resource,
                           nxc_error_last());
@@ -1153,6 +1267,13 @@ int agent_loop(agent *a)
             item_free(items[i]);
         if (failed)
             break;
+        if (a->scope_dirty && intent_ready(a)) {
+            if (intent_reconcile(a) != 0) {
+                failed = 1;
+                break;
+            }
+        }
+        intent_status(a);
         /* on_conn is not called for a connection that came up at once: ask */
         atomic_store(&a->bus_up, nxc_bus_connected(a->bus));
         if (atomic_load(&a->bus_up))

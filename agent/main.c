@@ -147,25 +147,22 @@ static int setup(agent *a)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
     snprintf(a->stream, sizeof(a->stream), "NXC_%s", c->runtime_id);
 
-    a->ntypes = c->ntypes;
-    a->types = calloc(c->ntypes, sizeof(*a->types));
+    a->types = calloc(AGENT_MAX_TYPES, sizeof(*a->types));
     a->npeers = c->npeers;
     a->peers = calloc(c->npeers, sizeof(*a->peers));
-    if (!a->types || !a->peers)
+    a->scope = scope_new();
+    if (!a->types || !a->peers || !a->scope)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->ntypes; i++) {
-        type_state *t = &a->types[i];
-
-        t->agent = a;
-        t->gvr.group = c->types[i].group;
-        t->gvr.version = c->types[i].version;
-        t->gvr.resource = c->types[i].resource;
-        t->gvr.namespaced = c->types[i].namespaced;
-        snprintf(t->prefix, sizeof(t->prefix), "%s/%s/", t->gvr.group, t->gvr.resource);
-        t->seen = nxc_strmap_new();
-        if (!t->seen)
-            return nxc_error_set(NXC_ENOMEM, "out of memory");
-    }
+    /* the datamodel and the intent first: the loop judges every object against them */
+    if (!agent_type_add(a, ROLE_CRDS, "apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                        "CustomResourceDefinition", 0, 0) ||
+        !agent_type_add(a, ROLE_CONFIGS, "connect.nexus.vmware.com", "v1", "replicationconfigs",
+                        NULL, 0, 0))
+        return NXC_ELIMIT;
+    for (size_t i = 0; i < c->ntypes; i++)
+        if (!agent_type_add(a, ROLE_STATIC, c->types[i].group, c->types[i].version,
+                            c->types[i].resource, NULL, c->types[i].namespaced, 0))
+            return NXC_ELIMIT;
     for (size_t i = 0; i < c->npeers; i++) {
         peer_state *p = &a->peers[i];
 
@@ -211,7 +208,7 @@ static void teardown(agent *a)
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->thread, NULL);
     }
-    for (size_t i = 0; i < a->ntypes; i++)
+    for (size_t i = 0; i < atomic_load(&a->ntypes); i++)
         if (a->types[i].started)
             pthread_join(a->types[i].thread, NULL);
     if (a->queue) { /* what the threads posted last is handled again after a restart */
@@ -227,9 +224,10 @@ static void teardown(agent *a)
         nxc_bus_publish_flush(a->bus, 3000);
         nxc_bus_close(a->bus);
     }
-    for (size_t i = 0; i < a->ntypes; i++)
+    for (size_t i = 0; i < atomic_load(&a->ntypes); i++)
         nxc_strmap_free(a->types[i].seen);
     free(a->types);
+    scope_free(a->scope);
     for (size_t i = 0; i < a->npeers; i++) {
         if (a->peers[i].started) {
             pthread_mutex_destroy(&a->peers[i].mu);
@@ -417,7 +415,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (size_t i = 0; i < a.ntypes; i++) {
+    for (size_t i = 0; i < atomic_load(&a.ntypes); i++) {
         rc = watch_start(&a, &a.types[i]);
         if (rc) {
             exit_code = 1;

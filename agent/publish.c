@@ -71,7 +71,9 @@ static void msg_id_for(const nxc_event *ev, const char *key, const char *salt, c
 
     nxc_codec_hash_hex(ev->plane[0].hash, h0);
     nxc_codec_hash_hex(ev->plane[1].hash, h1);
-    parts = json_pack("[s,s,s,s,s,s,s]", key, ev->op == NXC_EVENT_DELETE ? "d" : "u",
+    parts = json_pack("[s,s,s,s,s,s,s]", key, ev->op == NXC_EVENT_UPSERT   ? "u"
+                                      : ev->op == NXC_EVENT_DELETE ? "d"
+                                                                   : nxc_event_op_name(ev->op),
                       svv ? svv : "", tvv ? tvv : "", h0, h1, salt ? salt : "");
     free(svv);
     free(tvv);
@@ -171,7 +173,7 @@ static void send_one(agent *a, const char *key, const char *value, size_t len)
         free(s);
         free(t);
         snprintf(hhlc, sizeof(hhlc), "%llu", (unsigned long long)ev.hlc);
-        h[nh++] = (nxc_bus_header){"Nxc-Op", ev.op == NXC_EVENT_DELETE ? "delete" : "upsert"};
+        h[nh++] = (nxc_bus_header){"Nxc-Op", nxc_event_op_name(ev.op)};
         h[nh++] = (nxc_bus_header){"Nxc-Key", key};
         h[nh++] = (nxc_bus_header){"Nxc-Origin", a->cfg->runtime_id};
         h[nh++] = (nxc_bus_header){"Nxc-Spec-VV", hspec};

@@ -49,8 +49,8 @@ static int forget_records(agent *a)
     int rc;
 
     rc = nxc_store_txn_begin(a->store, 0, &txn);
-    for (size_t i = 0; !rc && i < a->ntypes; i++)
-        rc = nxc_store_foreach(txn, a->types[i].prefix, collect, &k);
+    if (!rc) /* every record: on-demand types are not known before the streams are read */
+        rc = nxc_store_foreach(txn, "", collect, &k);
     for (size_t i = 0; i < k.n; i++) {
         if (!rc)
             rc = nxc_store_del(txn, k.v[i]);

@@ -197,3 +197,55 @@ int watch_start(agent *a, type_state *t)
     t->started = 1;
     return NXC_OK;
 }
+
+type_state *agent_type_find(agent *a, const char *group, const char *resource)
+{
+    size_t n = atomic_load(&a->ntypes);
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a->types[i].gvr.group, group) == 0 &&
+            strcmp(a->types[i].gvr.resource, resource) == 0)
+            return &a->types[i];
+    return NULL;
+}
+
+type_state *agent_type_add(agent *a, enum type_role role, const char *group, const char *version,
+                           const char *resource, const char *kind, int namespaced, int start)
+{
+    size_t n = atomic_load(&a->ntypes);
+    type_state *t;
+
+    if (n >= AGENT_MAX_TYPES) {
+        nxc_error_set(NXC_ELIMIT, "more than %d types to watch", AGENT_MAX_TYPES);
+        return NULL;
+    }
+    t = &a->types[n];
+    memset(t, 0, sizeof(*t));
+    t->agent = a;
+    t->role = role;
+    snprintf(t->group, sizeof(t->group), "%s", group);
+    snprintf(t->version, sizeof(t->version), "%s", version);
+    snprintf(t->resource, sizeof(t->resource), "%s", resource);
+    t->gvr.group = t->group;
+    t->gvr.version = t->version;
+    t->gvr.resource = t->resource;
+    t->gvr.namespaced = namespaced;
+    snprintf(t->prefix, sizeof(t->prefix), "%s/%s/", group, resource);
+    if (kind && *kind) {
+        snprintf(t->kind, sizeof(t->kind), "%s", kind);
+        atomic_store(&t->kind_known, 1);
+    }
+    t->seen = nxc_strmap_new();
+    if (!t->seen) {
+        nxc_error_set(NXC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    atomic_store(&a->ntypes, n + 1);
+    if (role == ROLE_DYNAMIC)
+        NXC_INFO("watch", "event=type-added type=%s.%s version=%s", resource, group, version);
+    if (start && watch_start(a, t) != NXC_OK) {
+        NXC_ERROR("watch", "event=watch-start-failed type=%s.%s err=\"%s\"", resource, group,
+                  nxc_error_last());
+    }
+    return t;
+}

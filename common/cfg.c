@@ -498,8 +498,6 @@ int nxc_cfg_validate(const nxc_cfg *c)
     if (nxc_log_level_parse(c->log_level) < 0)
         return nxc_error_set(NXC_EINVALID, "log.level: '%s' must be debug, info, warn or error",
                              c->log_level);
-    if (c->ntypes == 0)
-        return nxc_error_set(NXC_EINVALID, "replicate: list at least one type to replicate");
     for (size_t i = 0; i < c->ntypes; i++) {
         const nxc_cfg_type *t = &c->types[i];
 

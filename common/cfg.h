@@ -43,7 +43,8 @@ typedef struct nxc_cfg {
     nxc_cfg_peer *peers; /* peers: at least one */
     size_t npeers;
 
-    nxc_cfg_type *types; /* replicate: the types to replicate */
+    nxc_cfg_type *types; /* replicate: types replicated in full, without a ReplicationConfig
+                            (optional: on-demand types are learned at run time) */
     size_t ntypes;
 
     char *store_path;        /* store.path: LMDB directory */

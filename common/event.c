@@ -73,9 +73,20 @@ static int by_ok(const char *by, const nxc_vv *vv)
     return nxc_vv_id_valid(by) || (by[0] == '\0' && nxc_vv_size(vv) == 0);
 }
 
+const char *nxc_event_op_name(enum nxc_event_op op)
+{
+    switch (op) {
+    case NXC_EVENT_UPSERT: return "upsert";
+    case NXC_EVENT_DELETE: return "delete";
+    case NXC_EVENT_RELEASE: return "release";
+    case NXC_EVENT_RETRACT: return "retract";
+    }
+    return "unknown";
+}
+
 static int check_event(const nxc_event *ev)
 {
-    if (ev->op != NXC_EVENT_UPSERT && ev->op != NXC_EVENT_DELETE)
+    if (ev->op < NXC_EVENT_UPSERT || ev->op > NXC_EVENT_RETRACT)
         return nxc_error_set(NXC_EINVALID, "event: unknown op %d", (int)ev->op);
     if (!nxc_vv_id_valid(ev->origin))
         return nxc_error_set(NXC_EINVALID, "event: origin is not a valid runtime id");
@@ -102,7 +113,7 @@ static int check_event(const nxc_event *ev)
         if (ev->op == NXC_EVENT_UPSERT && !json_is_object(pl->data))
             return nxc_error_set(NXC_EINVALID, "event: %s.data must be an object on upsert",
                                  plane_key[p]);
-        if (ev->op == NXC_EVENT_DELETE && pl->data)
+        if (ev->op != NXC_EVENT_UPSERT && pl->data)
             return nxc_error_set(NXC_EINVALID, "event: %s.data must be absent on delete",
                                  plane_key[p]);
     }
@@ -153,7 +164,7 @@ static int pack_body(msgpack_packer *pk, const nxc_event *ev)
     int rc;
 
     if (msgpack_pack_map(pk, 7) || pack_key(pk, "v") || msgpack_pack_uint64(pk, FORMAT_VERSION) ||
-        pack_key(pk, "op") || pack_key(pk, ev->op == NXC_EVENT_UPSERT ? "upsert" : "delete") ||
+        pack_key(pk, "op") || pack_key(pk, nxc_event_op_name(ev->op)) ||
         pack_key(pk, "origin") || pack_key(pk, ev->origin) || pack_key(pk, "hlc") ||
         msgpack_pack_uint64(pk, ev->hlc) || pack_key(pk, "obj") || msgpack_pack_map(pk, OBJ_FIELDS))
         return NXC_ERROR;
@@ -326,7 +337,7 @@ static int read_plane(const msgpack_object *o, int p, nxc_event *ev)
                              found[3]->via.bin.size, NXC_CODEC_HASH_LEN);
     memcpy(pl->hash, found[3]->via.bin.ptr, NXC_CODEC_HASH_LEN);
 
-    if (ev->op == NXC_EVENT_DELETE) {
+    if (ev->op != NXC_EVENT_UPSERT) {
         if (found[4])
             return nxc_error_set(NXC_EINVALID, "event: %s.data must be absent on delete", what);
         return NXC_OK;
@@ -367,11 +378,14 @@ static int read_event(const msgpack_object *root, nxc_event *ev)
     op = found[1];
     if (op->type != MSGPACK_OBJECT_STR)
         return nxc_error_set(NXC_EINVALID, "event: op is not a string");
-    if (op->via.str.size == 6 && !memcmp(op->via.str.ptr, "upsert", 6))
-        ev->op = NXC_EVENT_UPSERT;
-    else if (op->via.str.size == 6 && !memcmp(op->via.str.ptr, "delete", 6))
-        ev->op = NXC_EVENT_DELETE;
-    else
+    ev->op = 0;
+    for (int k = NXC_EVENT_UPSERT; k <= NXC_EVENT_RETRACT; k++) {
+        const char *name = nxc_event_op_name((enum nxc_event_op)k);
+
+        if (op->via.str.size == strlen(name) && !memcmp(op->via.str.ptr, name, strlen(name)))
+            ev->op = (enum nxc_event_op)k;
+    }
+    if (!ev->op)
         return nxc_error_set(NXC_EINVALID, "event: unknown op");
     rc = get_str(found[2], "origin", ev->origin, NXC_VV_ID_MAX);
     if (rc)
@@ -514,7 +528,7 @@ int nxc_event_to_json(const nxc_event *ev, json_t **out)
     if (!rc)
         rc = set_new(o, "v", json_integer(FORMAT_VERSION));
     if (!rc)
-        rc = set_new(o, "op", json_string(ev->op == NXC_EVENT_UPSERT ? "upsert" : "delete"));
+        rc = set_new(o, "op", json_string(nxc_event_op_name(ev->op)));
     if (!rc)
         rc = set_new(o, "origin", json_string(ev->origin));
     if (!rc)

@@ -5,7 +5,7 @@
  *
  * Body (msgpack map, keys are short strings):
  *   "v": 1                         format version
- *   "op": "upsert" | "delete"
+ *   "op": "upsert" | "delete" | "release" | "retract"
  *   "origin": runtime id that published it
  *   "hlc": uint                    stamp of the change that caused this message
  *   "obj": {"group","version","resource","kind","ns","name"}  ("ns" "" = cluster-scoped)
@@ -26,7 +26,19 @@
 #define NXC_EVENT_MAX_BYTES (8u * 1024u * 1024u) /* larger bodies are rejected */
 #define NXC_EVENT_NAME_MAX 253                   /* Kubernetes name limit */
 
-enum nxc_event_op { NXC_EVENT_UPSERT = 1, NXC_EVENT_DELETE = 2 };
+/* release: the origin stopped replicating the object (no ReplicationConfig selects it any
+ * more); the peer forgets its record and keeps its replica. retract: the same, and the peer
+ * removes its replica if the connector created it (deletion policy Delete). Both carry the
+ * vectors without data, like a delete. */
+enum nxc_event_op {
+    NXC_EVENT_UPSERT = 1,
+    NXC_EVENT_DELETE = 2,
+    NXC_EVENT_RELEASE = 3,
+    NXC_EVENT_RETRACT = 4
+};
+
+/* "upsert", "delete", "release", "retract" */
+const char *nxc_event_op_name(enum nxc_event_op op);
 
 typedef struct nxc_event_plane {
     nxc_vv *vv;                             /* owned; never NULL in a decoded event */

@@ -46,6 +46,7 @@ typedef struct nxc_store_rec {
 } nxc_store_rec;
 
 #define NXC_STORE_F_CREATED_BY_CONNECTOR 0x1u /* this agent created the local replica */
+#define NXC_STORE_F_POLICY_DELETE 0x2u /* the configs selecting it have deletionPolicy Delete */
 
 /* Opens (creating the directory's files if needed) the store in dir. mapsize 0 = default. */
 int nxc_store_open(const char *dir, size_t mapsize, nxc_store **out);

@@ -104,6 +104,7 @@ static char *relayed_kubeconfig(e2e_pair *p, const char *from, const char *serve
 }
 
 static const char *saas_extra; /* more config for saas's agent in the next pair_up */
+static int on_demand;          /* next pair_up: no static types, the connector's CRDs too */
 
 static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds, int leaf,
                     int flags)
@@ -132,13 +133,21 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
             setenv("NXC_RT_APISERVER_ARGS", "--watch-cache=false", 1);
         cr_assert_eq(nxc_test_runtime_start(rdir, crds[i], &p->rt[i]), 0);
         unsetenv("NXC_RT_APISERVER_ARGS");
+        if (on_demand) {
+            char log[600];
+            const char *argv[] = {NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh",
+                                  "install-crds", rdir, NXC_SOURCE_DIR "/schemas", NULL};
+
+            snprintf(log, sizeof(log), "%s/install-schemas.log", rdir);
+            cr_assert_eq(nxc_test_run(argv, log, 120000), 0, "see %s", log);
+        }
         cr_assert_eq(mkdir(adir, 0700), 0);
         o = (nxc_test_agent_opts){E2E_IDS[i],
                                   E2E_IDS[1 - i],
                                   p->rt[i]->agent_kubeconfig,
                                   nxc_test_natsd_url(i && p->leaf ? p->nats_leaf : p->nats),
                                   adir,
-                                  types,
+                                  on_demand ? NULL : types,
                                   p->leaf ? domains[i] : NULL,
                                   p->leaf ? domains[1 - i] : NULL,
                                   NULL};
@@ -188,6 +197,13 @@ void e2e_pair_up_saas_config(e2e_pair *out, const char *saas_yaml)
     saas_extra = saas_yaml;
     pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 0, 0);
     saas_extra = NULL;
+}
+
+void e2e_pair_up_on_demand(e2e_pair *out)
+{
+    on_demand = 1;
+    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 0, 0);
+    on_demand = 0;
 }
 
 void e2e_pair_up_relayed(e2e_pair *out, int flags)

@@ -49,6 +49,9 @@ void e2e_pair_up_leaf(e2e_pair *p);
 void e2e_pair_up_relayed(e2e_pair *p, int flags);
 /* Single-server topology with more config for saas's agent (top-level YAML sections). */
 void e2e_pair_up_saas_config(e2e_pair *p, const char *saas_yaml);
+/* Single-server topology, agents with no static types (replication on demand only), the
+ * connector's CRDs (schemas/) installed in both runtimes. */
+void e2e_pair_up_on_demand(e2e_pair *p);
 /* The TCP port of rt's API server. */
 int e2e_apiserver_port(nxc_test_runtime *rt);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */

@@ -245,12 +245,13 @@ int nxc_test_agent_start(const nxc_test_agent_opts *o, nxc_test_agent **out)
                  "store:\n  path: %s/store\n"
                  "http:\n  listen: 127.0.0.1:%d\n"
                  "log:\n  level: %s\n"
-                 "replicate:\n%s",
+                 "%s%s",
                  o->id, o->kubeconfig, o->nats_url, o->nats_domain ? "  domain: " : "",
                  o->nats_domain ? o->nats_domain : "", o->nats_domain ? "\n" : "", o->peer,
                  o->peer_domain ? "    domain: " : "", o->peer_domain ? o->peer_domain : "",
                  o->peer_domain ? "\n" : "", o->dir, a->port,
-                 getenv("NXC_TEST_DEBUG") ? "debug" : "info", o->types_yaml);
+                 getenv("NXC_TEST_DEBUG") ? "debug" : "info", o->types_yaml ? "replicate:\n" : "",
+                 o->types_yaml ? o->types_yaml : "");
     if (o->extra_yaml)
         nxc_buf_addf(&b, "%s", o->extra_yaml);
     rc = nxc_test_write_file(a->config, b.ptr, b.len);

@@ -47,7 +47,7 @@ typedef struct nxc_test_agent_opts {
     const char *kubeconfig; /* the runtime's agent kubeconfig */
     const char *nats_url;
     const char *dir;         /* config, store and log go here */
-    const char *types_yaml;  /* `replicate:` list items */
+    const char *types_yaml;  /* `replicate:` list items (NULL: none, on-demand only) */
     const char *nats_domain; /* NULL, or this side's JetStream domain (leaf-node topology) */
     const char *peer_domain; /* NULL, or the peer's JetStream domain */
     const char *extra_yaml;  /* NULL, or more top-level config sections */

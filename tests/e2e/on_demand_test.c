@@ -1,0 +1,256 @@
+/*
+ * End-to-end: replication on demand. Agents with no static types replicate exactly what the
+ * ReplicationConfigs in their runtime select: a sub-graph of the example datamodel (Config
+ * -> Gns -> Foo, with the Gns's child field naming the Foo), nodes added to it later, nodes
+ * whose labels move them out, overlapping configs, a config edited to select something else,
+ * and both deletion policies. The peer has no config at all: edits made there to the replicas
+ * flow back because its records know where the objects came from.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "e2e.h"
+#include "err.h"
+#include "proc.h"
+
+static const nxc_kube_gvr FOO = {"gns.tsm.tanzu.vmware.com", "v1", "foos", 0};
+static const nxc_kube_gvr RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
+
+#define CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
+#define GNS_LABEL "gnses.gns.tsm.tanzu.vmware.com"
+#define ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
+
+TestSuite(e2e_on_demand, .fini = e2e_cleanup);
+
+static void create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
+{
+    cr_assert_not_null(obj);
+    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
+                 nxc_error_last());
+    json_decref(obj);
+}
+
+/* A fixture under another name, with other labels (steals labels). */
+static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture,
+                 const char *name, json_t *labels)
+{
+    json_t *obj = nxc_test_fixture(fixture);
+
+    cr_assert_not_null(obj);
+    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
+    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
+    create(rt, gvr, obj);
+}
+
+static void foo(nxc_test_runtime *rt, const char *name, json_t *labels)
+{
+    create(rt, &FOO,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{s:s}}", "apiVersion", "gns.tsm.tanzu.vmware.com/v1",
+                     "kind", "Foo", "metadata", "name", name, "labels", labels, "spec",
+                     "password", "p-1"));
+}
+
+static void set_labels(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
+                       json_t *labels)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        json_t *obj = e2e_get(rt, gvr, name);
+        int rc;
+
+        json_object_set(json_object_get(obj, "metadata"), "labels", labels);
+        rc = nxc_kube_update(rt->admin, gvr, NULL, obj, NULL);
+        json_decref(obj);
+        if (rc == NXC_OK) {
+            json_decref(labels);
+            return;
+        }
+        cr_assert_eq(rc, NXC_ECONFLICT, "update %s: %s", name, nxc_error_last());
+    }
+    cr_assert_fail("update %s kept conflicting", name);
+}
+
+static json_t *config_object(void)
+{
+    json_t *rc = json_pack(
+        "{s:s,s:s,s:{s:s},s:{s:{s:s,s:s,s:s},s:s,s:{s:s,s:{s:{s:s,s:s,s:s},s:s,s:b,s:{s:[{s:s,"
+        "s:s}]}}},s:{s:b}}}",
+        "apiVersion", "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata",
+        "name", "subgraph", "spec", "remoteEndpointGvk", "group", "connect.nexus.vmware.com",
+        "kind", "NexusEndpoint", "name", "edge", "deletionPolicy", "Delete", "source", "kind",
+        "Object", "object", "objectType", "group", "config.tsm.tanzu.vmware.com", "kind", "Config",
+        "version", "v1", "name", "config", "hierarchical", 1, "hierarchy", "labels", "key",
+        ROOT_LABEL, "value", "default", "destination", "hierarchical", 1);
+
+    cr_assert_not_null(rc);
+    return rc;
+}
+
+static json_t *type_config(const char *name, const char *peer, const char *selector)
+{
+    json_t *rc = json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:s,s:s,s:s},s:{s:s}}}}",
+                           "apiVersion", "connect.nexus.vmware.com/v1", "kind",
+                           "ReplicationConfig", "metadata", "name", name, "spec",
+                           "remoteEndpointGvk", "name", peer, "source", "kind", "Type", "type",
+                           "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo", "version", "v1",
+                           "sourceFilters", "labelSelector", selector);
+
+    cr_assert_not_null(rc);
+    return rc;
+}
+
+static void config_delete(nxc_test_runtime *rt, const char *name)
+{
+    cr_assert_eq(nxc_kube_delete(rt->admin, &RC, NULL, name, NULL), 0, "%s", nxc_error_last());
+}
+
+static json_t *under_gns(const char *gns, const char *display, const char *app)
+{
+    json_t *l = json_pack("{s:s,s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config",
+                          GNS_LABEL, gns, "nexus/display_name", display);
+
+    if (app)
+        json_object_set_new(l, "app", json_string(app));
+    return l;
+}
+
+struct cond_want {
+    nxc_test_runtime *rt;
+    const char *config, *type, *status, *reason;
+};
+
+static int cond_reached(void *ctx)
+{
+    struct cond_want *w = ctx;
+    json_t *obj = NULL, *c;
+    size_t i;
+    int found = 0;
+
+    if (nxc_kube_get(w->rt->admin, &RC, NULL, w->config, &obj) != NXC_OK)
+        return 0;
+    json_array_foreach (json_object_get(json_object_get(obj, "status"), "conditions"), i, c) {
+        const char *ty = json_string_value(json_object_get(c, "type"));
+        const char *st = json_string_value(json_object_get(c, "status"));
+        const char *re = json_string_value(json_object_get(c, "reason"));
+
+        if (ty && st && re && !strcmp(ty, w->type) && !strcmp(st, w->status) &&
+            !strcmp(re, w->reason))
+            found = 1;
+    }
+    json_decref(obj);
+    return found;
+}
+
+static void wait_condition(nxc_test_runtime *rt, const char *config, const char *type,
+                           const char *status, const char *reason)
+{
+    struct cond_want w = {rt, config, type, status, reason};
+
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, cond_reached, &w), 0,
+                 "%s: condition %s=%s (%s) not reached", config, type, status, reason);
+}
+
+Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
+{
+    e2e_pair p;
+    nxc_test_runtime *saas, *edge;
+    json_t *obj;
+
+    e2e_pair_up_on_demand(&p);
+    saas = p.rt[0];
+    edge = p.rt[1];
+
+    /* saas holds a Config -> Gns -> Foo sub-graph, a second Config with its own Gns, and a
+     * root above both: none of it is replicated until a config asks */
+    node(saas, &E2E_ROOT, "example/root.json", "root-1",
+         json_pack("{s:s}", "nexus/display_name", "default"));
+    node(saas, &E2E_CONFIG, "example/config.json", "config-1",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
+    node(saas, &E2E_CONFIG, "example/config.json", "config-2",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "other"));
+    node(saas, &E2E_GNS, "example/gns.json", "gns-1",
+         json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config",
+                   "nexus/display_name", "gns"));
+    node(saas, &E2E_GNS, "example/gns.json", "gns-2",
+         json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other",
+                   "nexus/display_name", "gns"));
+    foo(saas, "foo-1", under_gns("gns", "foo-1", NULL));
+    e2e_set_spec(saas, &E2E_GNS, "gns-1", "fooGvk",
+                 json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo",
+                           "name", "foo-1"));
+    e2e_expect_quiet(&p, 2000);
+    cr_assert_eq(e2e_last_seq(&p, 0), 0, "nothing is replicated before a config asks");
+
+    /* the sub-graph below config "config": exactly its three nodes, one message each */
+    create(saas, &RC, config_object());
+    e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
+    e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    e2e_wait_exists(edge, &FOO, "foo-1");
+    e2e_expect_stream(&p, 0, 3);
+    obj = e2e_get(edge, &E2E_GNS, "gns-1");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(obj, "spec"), "fooGvk"), "name")),
+                     "foo-1", "the child field is replicated unchanged");
+    json_decref(obj);
+    cr_assert_eq(nxc_kube_get(edge->admin, &E2E_CONFIG, NULL, "config-2", &obj), NXC_ENOTFOUND);
+    cr_assert_eq(nxc_kube_get(edge->admin, &E2E_ROOT, NULL, "root-1", &obj), NXC_ENOTFOUND);
+    cr_assert_eq(nxc_kube_get(edge->admin, &E2E_GNS, NULL, "gns-2", &obj), NXC_ENOTFOUND);
+    wait_condition(saas, "subgraph", "Ready", "True", "Replicating");
+    e2e_expect_stream(&p, 1, 0);
+
+    /* a config naming another agent's peer is left alone, and says so */
+    create(saas, &RC, type_config("elsewhere", "other-runtime", "app=web"));
+    wait_condition(saas, "elsewhere", "Ready", "False", "NotOurPeer");
+
+    /* a node added later below the root is replicated */
+    foo(saas, "foo-2", under_gns("gns", "foo-2", NULL));
+    e2e_wait_exists(edge, &FOO, "foo-2");
+    e2e_expect_stream(&p, 0, 4);
+
+    /* the peer has no config: an edit of a replica there flows back, one message, none back */
+    e2e_set_spec(edge, &FOO, "foo-1", "password", json_string("from-edge"));
+    e2e_wait_spec(saas, &FOO, "foo-1", "password", json_string("from-edge"));
+    e2e_expect_stream(&p, 1, 1);
+    e2e_expect_quiet(&p, 1500);
+    cr_assert_eq(e2e_last_seq(&p, 0), 4, "the applied edit came back as a message");
+
+    /* labels move foo-2 out of the sub-graph: policy Delete removes its replica; saas keeps it */
+    set_labels(saas, &FOO, "foo-2",
+               json_pack("{s:s,s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other",
+                         GNS_LABEL, "gns", "nexus/display_name", "foo-2"));
+    e2e_wait_gone(edge, &FOO, "foo-2");
+    json_decref(e2e_get(saas, &FOO, "foo-2"));
+
+    /* overlapping configs: a Type config also selects foo-1 (Orphan); deleting the sub-graph
+     * config removes the replicas only it covered, and foo-1 stays */
+    set_labels(saas, &FOO, "foo-1", under_gns("gns", "foo-1", "web"));
+    create(saas, &RC, type_config("foos", "edge", "app=web"));
+    wait_condition(saas, "foos", "Ready", "True", "Replicating");
+    config_delete(saas, "subgraph");
+    e2e_wait_gone(edge, &E2E_GNS, "gns-1");
+    e2e_wait_gone(edge, &E2E_CONFIG, "config-1");
+    json_decref(e2e_get(edge, &FOO, "foo-1"));
+    json_decref(e2e_get(saas, &E2E_GNS, "gns-1"));
+    json_decref(e2e_get(saas, &E2E_CONFIG, "config-1"));
+
+    /* the config edited to select something else: foo-3 (app=db) comes, foo-1 is released
+     * under policy Orphan — its replica stays, and later edits of it stay on saas */
+    foo(saas, "foo-3", under_gns("gns", "foo-3", "db"));
+    obj = e2e_get(saas, &RC, "foos");
+    json_object_set_new(
+        json_object_get(json_object_get(json_object_get(obj, "spec"), "source"), "sourceFilters"),
+        "labelSelector", json_string("app in (db)"));
+    cr_assert_eq(nxc_kube_update(saas->admin, &RC, NULL, obj, NULL), 0, "%s", nxc_error_last());
+    json_decref(obj);
+    e2e_wait_exists(edge, &FOO, "foo-3");
+    {
+        uint64_t before;
+
+        before = e2e_last_seq(&p, 0);
+        e2e_set_spec(saas, &FOO, "foo-1", "password", json_string("saas-only"));
+        e2e_expect_quiet(&p, 2000);
+        cr_assert_eq(e2e_last_seq(&p, 0), before);
+    }
+    e2e_wait_spec(edge, &FOO, "foo-1", "password", json_string("from-edge"));
+    e2e_pair_down(&p);
+}
