@@ -140,6 +140,8 @@ typedef struct agent {
     atomic_size_t ntypes;   /* grows (loop only); other threads read it atomically */
     scope *scope;           /* loop: the datamodel and the ReplicationConfigs */
     int scope_dirty;        /* loop: configs or CRDs changed since the last rescan */
+    int rescan_phase;       /* loop, during a rescan: 1 publishes what is selected (parents'
+                               types first), 2 releases what is not (children's types first) */
     int64_t status_due_ms;  /* loop: next ReplicationConfig status write */
     peer_state *peers;
     size_t npeers;

@@ -164,16 +164,52 @@ static int rescan_item(void *ctx, json_t *obj)
     return agent_local_upsert(r->a, r->txn, r->t, obj);
 }
 
+/* Lists t and passes every object through the local change path (in the current phase). */
+static int rescan_type(agent *a, nxc_store_txn *txn, type_state *t)
+{
+    struct rescan r = {a, txn, t};
+    char *rv = NULL;
+    int rc = nxc_kube_list(a->kube, &t->gvr, NULL, rescan_item, NULL, &r, &rv);
+
+    free(rv);
+    if (rc && rc != NXC_ENOMEM) {
+        NXC_WARN("intent", "event=rescan-failed type=%s.%s err=\"%s\" action=retry",
+                 t->gvr.resource, t->gvr.group, nxc_error_last());
+        a->scope_dirty = 1; /* again after the next batch */
+        rc = NXC_OK;
+    }
+    return rc;
+}
+
+/* The on-demand types in hierarchy order: roots first (children's types last). */
+static size_t dynamic_types_ordered(agent *a, type_state **out, size_t cap)
+{
+    size_t n = 0, total = atomic_load(&a->ntypes);
+
+    for (size_t depth = 0; depth <= 64 && n < cap; depth++) {
+        for (size_t i = 0; i < total && n < cap; i++) {
+            type_state *t = &a->types[i];
+            const scope_type *st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
+            size_t d = st ? (st->nhierarchy < 64 ? st->nhierarchy : 64) : 64;
+
+            if (t->role == ROLE_DYNAMIC && d == depth)
+                out[n++] = t;
+        }
+    }
+    return n;
+}
+
 /*
  * The intent or the datamodel changed: watch every type a config covers (and every type we
- * hold records of, so replicas' edits and deletes flow back after a restart), parents' types
- * first; rescan the on-demand types already listed so that what is newly selected is
- * published and what is no longer selected is released. Returns -1 when the store failed.
+ * hold records of, so replicas' edits and deletes flow back after a restart); then list the
+ * on-demand types and publish what is now selected, parents' types first, and release what
+ * is no longer selected, children's types first. Returns -1 when the store failed.
  */
 int intent_reconcile(agent *a)
 {
     nxc_store_txn *txn = NULL;
-    size_t depth_max = 0;
+    type_state *order[AGENT_MAX_TYPES];
+    size_t n;
     int rc;
 
     a->scope_dirty = 0;
@@ -183,50 +219,32 @@ int intent_reconcile(agent *a)
         NXC_ERROR("intent", "event=store-error err=\"%s\"", nxc_error_last());
         return -1;
     }
-    for (size_t i = 0; i < scope_type_count(a->scope); i++)
-        if (scope_type_at(a->scope, i)->nhierarchy > depth_max)
-            depth_max = scope_type_at(a->scope, i)->nhierarchy;
-    for (size_t depth = 0; depth <= depth_max && !rc; depth++) {
-        for (size_t i = 0; i < scope_type_count(a->scope) && !rc; i++) {
-            const scope_type *st = scope_type_at(a->scope, i);
-            type_state *t;
-            char prefix[520];
-            int records = 0;
+    for (size_t i = 0; i < scope_type_count(a->scope) && !rc; i++) {
+        const scope_type *st = scope_type_at(a->scope, i);
+        char prefix[520];
+        int records = 0;
 
-            if (st->nhierarchy != depth)
-                continue;
-            t = agent_type_find(a, st->group, st->resource);
-            snprintf(prefix, sizeof(prefix), "%s/%s/", st->group, st->resource);
-            if (!t) {
-                rc = nxc_store_foreach(txn, prefix, stop_at_first, &records);
-                if (rc == 1)
-                    rc = NXC_OK;
-                if (rc || (!records && !covered(a, st)))
-                    continue;
-                if (!agent_type_add(a, ROLE_DYNAMIC, st->group, st->version, st->resource,
-                                    st->kind, st->namespaced, 1))
-                    NXC_ERROR("intent", "event=type-add-failed type=%s err=\"%s\"", st->crd,
-                              nxc_error_last());
-                continue;
-            }
-            if (t->role != ROLE_DYNAMIC || !atomic_load(&t->listed)) {
-                continue; /* a static type, or its first list is still to come */
-            }
-            {
-                struct rescan r = {a, txn, t};
-                char *rv = NULL;
-
-                rc = nxc_kube_list(a->kube, &t->gvr, NULL, rescan_item, NULL, &r, &rv);
-                free(rv);
-                if (rc && rc != NXC_ENOMEM) {
-                    NXC_WARN("intent", "event=rescan-failed type=%s err=\"%s\" action=retry",
-                             st->crd, nxc_error_last());
-                    a->scope_dirty = 1; /* try again after the next batch */
-                    rc = NXC_OK;
-                }
-            }
-        }
+        if (agent_type_find(a, st->group, st->resource))
+            continue;
+        snprintf(prefix, sizeof(prefix), "%s/%s/", st->group, st->resource);
+        rc = nxc_store_foreach(txn, prefix, stop_at_first, &records);
+        if (rc == 1)
+            rc = NXC_OK;
+        if (rc || (!records && !covered(a, st)))
+            continue;
+        if (!agent_type_add(a, ROLE_DYNAMIC, st->group, st->version, st->resource, st->kind,
+                            st->namespaced, 1))
+            NXC_ERROR("intent", "event=type-add-failed type=%s err=\"%s\"", st->crd,
+                      nxc_error_last());
     }
+    n = dynamic_types_ordered(a, order, AGENT_MAX_TYPES);
+    a->rescan_phase = 1;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = rescan_type(a, txn, order[i]);
+    a->rescan_phase = 2;
+    for (size_t i = n; i > 0 && !rc; i--)
+        rc = rescan_type(a, txn, order[i - 1]);
+    a->rescan_phase = 0;
     if (rc) {
         NXC_ERROR("intent", "event=rescan-failed err=\"%s\"", nxc_error_last());
         nxc_store_txn_abort(txn);

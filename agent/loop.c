@@ -209,6 +209,8 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         int live = !fresh && !r->tombstone;
         uint32_t flags;
 
+        if ((a->rescan_phase == 1 && !want) || (a->rescan_phase == 2 && want))
+            goto out; /* the other phase's business */
         if (!want && (!live || strcmp(r->origin, a->cfg->runtime_id) != 0)) {
             /* not asked for here: either nobody replicates it, or it is a peer's replica
              * (its edits flow back) */
