@@ -28,6 +28,11 @@
 #include "strmap.h"
 #include "vv.h"
 
+/* A set of peers, by their index in the config (at most 32 peers). */
+typedef uint32_t peer_mask;
+#define PEER_BIT(i) ((peer_mask)1 << (i))
+#define NXC_OUTBOX_KEY_MAX 768 /* "<object key>#<peer>" */
+
 /* Queue item kinds. */
 enum item_kind {
     ITEM_WATCH = 1,  /* a watch or list event of a local object */
@@ -78,6 +83,7 @@ typedef struct peer_state {
     const nxc_cfg_peer *cfg;
     char stream[96];    /* NXC_<peer> */
     char durable[96];   /* nxc-<self> */
+    char filter[160];   /* nxc.<peer>.<self>.>: what the peer sends to us */
     char position[128]; /* store position name */
     pthread_t thread;
     int started;
@@ -169,7 +175,9 @@ int intent_list_end(agent *a, type_state *t);
 int intent_ready(agent *a);
 int intent_reconcile(agent *a);
 void intent_status(agent *a);
-int intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete);
+/* The peers ReplicationConfigs send this object to (0: none), and whether every selecting
+ * config's policy is Delete. */
+peer_mask intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete);
 /* replay.c: rebuilds the local runtime from streams (see README "Replay"); 0 on success */
 int agent_replay(agent *a, const char *const *runtimes, size_t n, uint64_t from_seq,
                  int64_t since_ns);
@@ -188,7 +196,9 @@ void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const c
 void publish_on_conn(void *ctx, int up);
 void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply);
 void publish_ensure_stream(agent *a);
-int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key);
+/* Records the event in the outbox once per destination peer and queues the publishes. */
+int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key,
+                  peer_mask dests);
 void publish_sweep(agent *a);
 void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);
 void publish_batch_flush(agent *a);

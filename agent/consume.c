@@ -134,7 +134,7 @@ static void *consume_main(void *arg)
                      p->stream, p->cfg->domain);
         }
         if (!c) {
-            rc = nxc_bus_consumer_open(a->bus, p->stream, p->durable, 0, &c);
+            rc = nxc_bus_consumer_open(a->bus, p->stream, p->durable, p->filter, 0, &c);
             if (rc) {
                 if (!warned)
                     NXC_WARN("consume",

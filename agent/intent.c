@@ -21,12 +21,17 @@ static const char *name_of(const json_t *obj)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 }
 
-static int peer_ours(const agent *a, const char *peer)
+static int peer_index(const agent *a, const char *peer)
 {
     for (size_t i = 0; i < a->npeers; i++)
         if (strcmp(a->peers[i].cfg->id, peer) == 0)
-            return 1;
-    return 0;
+            return (int)i;
+    return -1;
+}
+
+static int peer_ours(const agent *a, const char *peer)
+{
+    return peer_index(a, peer) >= 0;
 }
 
 int intent_watch(agent *a, item *it)
@@ -110,26 +115,29 @@ int intent_ready(agent *a)
            (atomic_load(&configs->listed) || atomic_load(&configs->missing));
 }
 
-int intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete)
+peer_mask intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete)
 {
     const json_t *meta = json_object_get(obj, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
     const json_t *labels = json_object_get(meta, "labels");
     size_t n = 0, deletes = 0;
+    peer_mask m = 0;
 
     for (size_t i = 0; name && i < scope_config_count(a->scope); i++) {
         const scope_config *c = scope_config_at(a->scope, i);
+        int p = peer_index(a, c->peer);
 
-        if (c->error[0] || !peer_ours(a, c->peer))
+        if (c->error[0] || p < 0)
             continue;
         if (scope_config_selects(a->scope, c, t->gvr.group, t->gvr.resource, ns, name, labels)) {
+            m |= PEER_BIT(p);
             n++;
             deletes += c->policy == SCOPE_DELETE;
         }
     }
     *policy_delete = n > 0 && deletes == n;
-    return n > 0;
+    return m;
 }
 
 static int stop_at_first(void *ctx, const char *key, const nxc_store_rec *r)

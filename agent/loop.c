@@ -144,16 +144,77 @@ static const char *plane_names(unsigned mask)
     }
 }
 
+/* ---- destinations ---- */
+
+static peer_mask all_peers(const agent *a)
+{
+    return a->npeers >= 32 ? ~(peer_mask)0 : PEER_BIT(a->npeers) - 1;
+}
+
+static peer_mask peer_bit(const agent *a, const char *id)
+{
+    for (size_t i = 0; i < a->npeers; i++)
+        if (strcmp(a->peers[i].cfg->id, id) == 0)
+            return PEER_BIT(i);
+    return 0;
+}
+
+/* "a,b" -> the mask of those of our peers (an id no longer configured is dropped). */
+static peer_mask mask_of(const agent *a, const char *csv)
+{
+    peer_mask m = 0;
+    char id[NXC_VV_ID_MAX + 1];
+
+    while (*csv) {
+        size_t n = strcspn(csv, ",");
+
+        if (n < sizeof(id)) {
+            memcpy(id, csv, n);
+            id[n] = '\0';
+            m |= peer_bit(a, id);
+        }
+        csv += n + (csv[n] == ',');
+    }
+    return m;
+}
+
+static void set_dests(const agent *a, nxc_store_rec *r, peer_mask m)
+{
+    size_t o = 0;
+
+    r->dests[0] = '\0';
+    for (size_t i = 0; i < a->npeers; i++) {
+        int n;
+
+        if (!(m & PEER_BIT(i)))
+            continue;
+        n = snprintf(r->dests + o, sizeof(r->dests) - o, "%s%s", o ? "," : "",
+                     a->peers[i].cfg->id);
+        if (n < 0 || (size_t)n >= sizeof(r->dests) - o)
+            break;
+        o += (size_t)n;
+    }
+}
+
+/* The peers that hold (or were sent) the object of this record. */
+static peer_mask sent_to(const agent *a, const type_state *t, const nxc_store_rec *r)
+{
+    if (t->role == ROLE_STATIC)
+        return all_peers(a);
+    return mask_of(a, r->dests) | peer_bit(a, r->origin);
+}
+
 /*
- * No ReplicationConfig selects an object we replicate any more (its config was deleted or
- * edited, or its labels moved it out of the sub-graph): tell the peers to forget it —
- * "retract" when the covering configs' policy was Delete (the peer removes the replica it
- * created), "release" otherwise — and forget the record. The object itself stays here.
+ * Configs no longer send an object to some peers (a config was deleted or edited, or labels
+ * moved the object out of a sub-graph): tell those peers to forget it — "retract" when the
+ * selecting configs' policy was Delete (the peer removes the replica it created), "release"
+ * otherwise. The object itself stays here; the record keeps the peers it still goes to.
  */
 static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key, const char *ns,
-                   const char *name, const nxc_store_rec *r)
+                   const char *name, nxc_store_rec *r, peer_mask gone)
 {
     nxc_event ev;
+    peer_mask left = mask_of(a, r->dests) & ~gone;
     int rc;
 
     memset(&ev, 0, sizeof(ev));
@@ -162,12 +223,16 @@ static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key,
     event_ident(&ev, a, t, ns, name);
     rc = event_planes_from(&ev, r);
     if (!rc)
-        rc = publish_event(a, txn, &ev, key);
+        rc = publish_event(a, txn, &ev, key, gone);
+    set_dests(a, r, left);
+    /* the record goes with the last peer; a replica's stays (its origin still holds it) */
     if (!rc)
-        rc = nxc_store_del(txn, key);
+        rc = (left || strcmp(r->origin, a->cfg->runtime_id) != 0) ? nxc_store_put(txn, key, r)
+                                                                  : nxc_store_del(txn, key);
     if (!rc) {
         atomic_fetch_add(&a->stats.released, 1);
-        NXC_INFO("agent", "event=released key=%s op=%s", key, nxc_event_op_name(ev.op));
+        NXC_INFO("agent", "event=released key=%s op=%s still_to=%s", key,
+                 nxc_event_op_name(ev.op), left ? r->dests : "-");
     }
     nxc_event_clear(&ev);
     return rc;
@@ -191,6 +256,8 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     unsigned char hash[NXC_PLANE_COUNT][NXC_CODEC_HASH_LEN];
     nxc_event ev;
     unsigned changed = 0;
+    peer_mask want = all_peers(a), newly = 0;
+    uint32_t flags;
     int fresh, rc;
 
     memset(&ev, 0, sizeof(ev));
@@ -205,33 +272,39 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     if (rc)
         return rc;
     if (t->role == ROLE_DYNAMIC) {
-        int del = 0, want = intent_wants(a, t, obj, &del);
-        int live = !fresh && !r->tombstone;
-        uint32_t flags;
+        int del = 0, live = !fresh && !r->tombstone;
+        peer_mask sent = live ? sent_to(a, t, r) : 0, gone;
 
-        if ((a->rescan_phase == 1 && !want) || (a->rescan_phase == 2 && want))
-            goto out; /* the other phase's business */
-        if (!want && (!live || strcmp(r->origin, a->cfg->runtime_id) != 0)) {
-            /* not asked for here: either nobody replicates it, or it is a peer's replica
-             * (its edits flow back) */
-            if (!live)
-                goto out;
-        } else if (!want) {
-            rc = release(a, txn, t, key, ns, name, r);
-            goto out;
-        } else {
-            flags = del ? (r->flags | NXC_STORE_F_POLICY_DELETE)
-                        : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
-            if (flags != r->flags) {
-                r->flags = flags;
-                if (!fresh && (rc = nxc_store_put(txn, key, r)) != NXC_OK)
+        want = intent_wants(a, t, obj, &del);
+        if (live && strcmp(r->origin, a->cfg->runtime_id) != 0)
+            want |= peer_bit(a, r->origin); /* a replica: its edits go back to its origin */
+        gone = sent & ~want;
+        if (a->rescan_phase == 2 || (a->rescan_phase == 0 && gone)) {
+            if (gone) {
+                rc = release(a, txn, t, key, ns, name, r, gone);
+                if (rc || !want)
                     goto out;
             }
+            if (a->rescan_phase == 2)
+                goto out;
+        }
+        if (!want)
+            goto out; /* nobody asked for it */
+        if (a->rescan_phase == 1)
+            want |= sent; /* releases come in the second phase */
+        newly = want & ~sent;
+        flags = del ? (r->flags | NXC_STORE_F_POLICY_DELETE)
+                    : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
+        if (flags != r->flags || mask_of(a, r->dests) != (want & ~peer_bit(a, r->origin))) {
+            r->flags = flags;
+            set_dests(a, r, want & ~peer_bit(a, r->origin));
+            if (!fresh && (rc = nxc_store_put(txn, key, r)) != NXC_OK)
+                goto out;
         }
     }
     /* an event no newer than what we recorded for the same object tells nothing new (it can
      * be an intermediate state of our own two-step write) */
-    if (!a->resync_salt && !fresh && !r->tombstone && uid && strcmp(uid, r->uid) == 0 &&
+    if (!a->resync_salt && !fresh && !r->tombstone && !newly && uid && strcmp(uid, r->uid) == 0 &&
         rv_not_newer(rv, r->rv)) {
         atomic_fetch_add(&a->stats.echoes, 1);
         goto out;
@@ -247,11 +320,24 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
             changed |= 1u << p;
     }
     rec_set_meta(r, obj);
-    if (!changed && a->resync_salt) {
-        /* a peer lost messages: send the current version again, unchanged */
+    if (!changed && (a->resync_salt || newly)) {
+        /* a peer lost messages, or a config now sends the object to more peers: send the
+         * current version again, unchanged (with message ids of its own: the same version
+         * may have gone to that peer before, within the duplicate window) */
+        char salt[48];
+
+        if (!a->resync_salt) {
+            snprintf(salt, sizeof(salt), "sent-%lld", (long long)now_ms());
+            a->resync_salt = salt;
+        } else {
+            newly = want;
+        }
         rc = nxc_store_put(txn, key, r);
-        if (rc)
+        if (rc) {
+            if (a->resync_salt == salt)
+                a->resync_salt = NULL;
             goto out;
+        }
         ev.op = NXC_EVENT_UPSERT;
         ev.hlc = r->plane[0].hlc > r->plane[1].hlc ? r->plane[0].hlc : r->plane[1].hlc;
         event_ident(&ev, a, t, ns, name);
@@ -261,7 +347,9 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
             content[p] = NULL;
         }
         if (!rc)
-            rc = publish_event(a, txn, &ev, key);
+            rc = publish_event(a, txn, &ev, key, newly);
+        if (a->resync_salt == salt)
+            a->resync_salt = NULL;
         goto out;
     }
     if (!changed) {
@@ -297,7 +385,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         ev.plane[p].data = content[p];
         content[p] = NULL;
     }
-    rc = publish_event(a, txn, &ev, key);
+    rc = publish_event(a, txn, &ev, key, want);
     if (rc)
         goto out;
     atomic_fetch_add(&a->stats.local_changes, 1);
@@ -353,7 +441,7 @@ static int local_delete(agent *a, nxc_store_txn *txn, type_state *t, const char 
     rc = event_planes_from(&ev, r);
     if (rc)
         goto out;
-    rc = publish_event(a, txn, &ev, key);
+    rc = publish_event(a, txn, &ev, key, sent_to(a, t, r));
     if (rc)
         goto out;
     atomic_fetch_add(&a->stats.local_changes, 1);
@@ -1063,7 +1151,7 @@ static int resync_tombstone(void *ctx, const char *key, const nxc_store_rec *rec
     event_ident(&ev, r->a, r->t, ns, name);
     rc = event_planes_from(&ev, rec);
     if (!rc)
-        rc = publish_event(r->a, r->txn, &ev, key);
+        rc = publish_event(r->a, r->txn, &ev, key, sent_to(r->a, r->t, rec));
     nxc_event_clear(&ev);
     r->sent++;
     return rc;

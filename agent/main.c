@@ -170,6 +170,7 @@ static int setup(agent *a)
         p->cfg = &c->peers[i];
         snprintf(p->stream, sizeof(p->stream), "NXC_%s", p->cfg->id);
         snprintf(p->durable, sizeof(p->durable), "nxc-%s", c->runtime_id);
+        snprintf(p->filter, sizeof(p->filter), "nxc.%s.%s.>", p->cfg->id, c->runtime_id);
         snprintf(p->position, sizeof(p->position), "peer:%s", p->cfg->id);
     }
 

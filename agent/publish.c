@@ -35,16 +35,17 @@ typedef struct pending_pub {
 static pending_pub batch_pubs[MAX_BATCH_PUBLISH];
 static size_t batch_n;
 
-/* Subject of an object on its origin's stream: dots inside tokens become '_' (never part of
- * a Kubernetes name, group or namespace, so the mapping is one to one). */
-static int subject_for(const nxc_event *ev, char *buf, size_t len)
+/* Subject of an object on its origin's stream, for one destination peer: dots inside tokens
+ * become '_' (never part of a Kubernetes name, group or namespace, so the mapping is one to
+ * one). */
+static int subject_for(const nxc_event *ev, const char *dest, char *buf, size_t len)
 {
     const char *parts[4] = {*ev->group ? ev->group : "core", ev->resource, *ev->ns ? ev->ns : "_",
                             ev->name};
     size_t o;
     int n;
 
-    n = snprintf(buf, len, "nxc.%s", ev->origin);
+    n = snprintf(buf, len, "nxc.%s.%s", ev->origin, dest);
     if (n < 0 || (size_t)n >= len)
         return NXC_ELIMIT;
     o = (size_t)n;
@@ -86,33 +87,31 @@ static void msg_id_for(const nxc_event *ev, const char *key, const char *salt, c
         snprintf(out + n, 3, "%02x", md[i]);
 }
 
-int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key)
+/* One destination: the outbox entry "<key>#<peer>" holds the latest message for it. */
+static int publish_to(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key,
+                      const char *dest, const char *body, size_t blen)
 {
-    char subject[1024], id[96];
-    char *body = NULL, *value = NULL;
-    size_t blen = 0, vlen, idl, sl;
+    char subject[1024], id[96], okey[NXC_OUTBOX_KEY_MAX];
+    char *value = NULL;
+    size_t vlen, idl, sl;
     int rc;
 
-    rc = subject_for(ev, subject, sizeof(subject));
+    rc = subject_for(ev, dest, subject, sizeof(subject));
     if (rc)
         return nxc_error_set(rc, "subject too long for %s", key);
-    msg_id_for(ev, key, a->resync_salt, id);
-    rc = nxc_event_encode(ev, &body, &blen);
-    if (rc)
-        return rc;
+    if ((size_t)snprintf(okey, sizeof(okey), "%s#%s", key, dest) >= sizeof(okey))
+        return nxc_error_set(NXC_ELIMIT, "outbox key too long for %s", key);
+    msg_id_for(ev, okey, a->resync_salt, id);
     idl = strlen(id);
     sl = strlen(subject);
     vlen = idl + 1 + sl + 1 + blen;
     value = malloc(vlen);
-    if (!value) {
-        free(body);
+    if (!value)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
-    }
     memcpy(value, id, idl + 1);
     memcpy(value + idl + 1, subject, sl + 1);
     memcpy(value + idl + 1 + sl + 1, body, blen);
-    free(body);
-    rc = nxc_store_outbox_put(txn, key, value, vlen);
+    rc = nxc_store_outbox_put(txn, okey, value, vlen);
     if (rc) {
         free(value);
         return rc;
@@ -120,12 +119,31 @@ int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char 
     if (batch_n < MAX_BATCH_PUBLISH) {
         batch_pubs[batch_n].value = value;
         batch_pubs[batch_n].len = vlen;
-        batch_pubs[batch_n].key = strdup(key);
+        batch_pubs[batch_n].key = strdup(okey);
         batch_n++;
     } else {
         free(value); /* the sweep sends it */
     }
     return NXC_OK;
+}
+
+int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key,
+                  peer_mask dests)
+{
+    char *body = NULL;
+    size_t blen = 0;
+    int rc;
+
+    if (!dests)
+        return NXC_OK;
+    rc = nxc_event_encode(ev, &body, &blen);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < a->npeers && !rc; i++)
+        if (dests & PEER_BIT(i))
+            rc = publish_to(a, txn, ev, key, a->peers[i].cfg->id, body, blen);
+    free(body);
+    return rc;
 }
 
 /* Splits an outbox value; 0 when well formed. */
@@ -153,10 +171,17 @@ static void send_one(agent *a, const char *key, const char *value, size_t len)
     nxc_event ev;
     char hspec[512] = "", hstatus[512] = "", hhlc[32];
     nxc_bus_header h[7];
+    char okey[NXC_OUTBOX_KEY_MAX];
     size_t nh = 0;
     inflight *fl;
     int rc;
 
+    {
+        const char *hash = strrchr(key, '#');
+        size_t n = hash ? (size_t)(hash - key) : strlen(key);
+
+        snprintf(okey, sizeof(okey), "%.*s", (int)n, key);
+    }
     if (split_value(value, len, &id, &subject, &body, &blen) != 0) {
         NXC_ERROR("publish", "event=outbox-corrupt key=%s", key);
         return;
@@ -174,7 +199,7 @@ static void send_one(agent *a, const char *key, const char *value, size_t len)
         free(t);
         snprintf(hhlc, sizeof(hhlc), "%llu", (unsigned long long)ev.hlc);
         h[nh++] = (nxc_bus_header){"Nxc-Op", nxc_event_op_name(ev.op)};
-        h[nh++] = (nxc_bus_header){"Nxc-Key", key};
+        h[nh++] = (nxc_bus_header){"Nxc-Key", okey};
         h[nh++] = (nxc_bus_header){"Nxc-Origin", a->cfg->runtime_id};
         h[nh++] = (nxc_bus_header){"Nxc-Spec-VV", hspec};
         h[nh++] = (nxc_bus_header){"Nxc-Status-VV", hstatus};

@@ -65,6 +65,16 @@ static int forget_records(agent *a)
     return nxc_store_txn_commit(txn);
 }
 
+/* 1 when subject is "nxc.<origin>.<self>...": the origin sent it to us. */
+static int for_us(const char *subject, const char *origin, const char *self)
+{
+    size_t lo = strlen(origin), ls = strlen(self);
+
+    return subject && strncmp(subject, "nxc.", 4) == 0 && strncmp(subject + 4, origin, lo) == 0 &&
+           subject[4 + lo] == '.' && strncmp(subject + 5 + lo, self, ls) == 0 &&
+           subject[5 + lo + ls] == '.';
+}
+
 static int replay_stream(agent *a, const char *id, uint64_t from_seq, int64_t since_ns,
                          uint64_t *applied, uint64_t *failed)
 {
@@ -93,6 +103,11 @@ static int replay_stream(agent *a, const char *id, uint64_t from_seq, int64_t si
         if (rc)
             return rc;
         seq = nxc_bus_msg_seq(m);
+        if (!for_us(nxc_bus_msg_subject(m), id, a->cfg->runtime_id)) {
+            nxc_bus_msg_free(m);
+            seq++;
+            continue;
+        }
         a->replay_record_only =
             seq < from_seq || (since_ns > 0 && nxc_bus_msg_time_ns(m) < since_ns);
         rc = nxc_store_txn_begin(a->store, 0, &txn);

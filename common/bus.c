@@ -89,6 +89,7 @@ struct nxc_bus_consumer {
     nxc_bus *bus;          /* borrowed */
     natsSubscription *sub; /* pull subscription bound to the durable */
     char *stream;          /* stream name */
+    char *filter;          /* subject filter, or NULL for the whole stream */
     char *durable;         /* durable consumer name */
     unsigned checked_gen;  /* bus->conn_gen when the consumer was last found on the server */
     int64_t checked_ms;    /* monotonic time of that check */
@@ -946,7 +947,8 @@ int nxc_bus_publish_flush(nxc_bus *b, long timeout_ms)
 
 /* --- consumers -------------------------------------------------------------------------- */
 
-static int consumer_create(nxc_bus *b, const char *stream, const char *durable, uint64_t start_seq)
+static int consumer_create(nxc_bus *b, const char *stream, const char *durable, const char *filter,
+                           uint64_t start_seq)
 {
     jsConsumerConfig cc;
     jsErrCode jerr = 0;
@@ -954,6 +956,7 @@ static int consumer_create(nxc_bus *b, const char *stream, const char *durable, 
 
     jsConsumerConfig_Init(&cc);
     cc.Durable = durable;
+    cc.FilterSubject = filter;
     cc.AckPolicy = js_AckExplicit;
     cc.DeliverPolicy = start_seq > 0 ? js_DeliverByStartSequence : js_DeliverAll;
     cc.OptStartSeq = start_seq;
@@ -988,7 +991,7 @@ static int consumer_check(nxc_bus_consumer *c, int64_t wait_ms)
         goto ok;
     if (jerr != JSConsumerNotFoundErr)
         return nat_fail(s, jerr, "consumer check");
-    rc = consumer_create(c->bus, c->stream, c->durable, 0);
+    rc = consumer_create(c->bus, c->stream, c->durable, c->filter, 0);
     if (rc != NXC_OK)
         return rc;
 ok:
@@ -997,8 +1000,8 @@ ok:
     return NXC_OK;
 }
 
-int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, uint64_t start_seq,
-                          nxc_bus_consumer **out)
+int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, const char *filter,
+                          uint64_t start_seq, nxc_bus_consumer **out)
 {
     nxc_bus_consumer *c = NULL;
     jsConsumerInfo *ci = NULL;
@@ -1016,15 +1019,33 @@ int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, u
     c->bus = b;
     c->stream = strdup(stream);
     c->durable = strdup(durable);
-    if (c->stream == NULL || c->durable == NULL) {
+    c->filter = filter ? strdup(filter) : NULL;
+    if (c->stream == NULL || c->durable == NULL || (filter && !c->filter)) {
         rc = nxc_error_set(NXC_ENOMEM, "out of memory");
         goto fail;
     }
     c->checked_gen = atomic_load(&b->conn_gen);
     s = js_GetConsumerInfo(&ci, b->js, stream, durable, NULL, &jerr);
+    if (s == NATS_OK && ci && ci->Config) {
+        const char *had = ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
+
+        if (strcmp(had, filter ? filter : "") != 0) {
+            /* made with another filter (an older layout): start it over; re-applying is
+             * harmless where skipping would lose writes */
+            jsConsumerInfo_Destroy(ci);
+            ci = NULL;
+            s = js_DeleteConsumer(b->js, stream, durable, NULL, &jerr);
+            if (s != NATS_OK) {
+                rc = nat_fail(s, jerr, "consumer re-create");
+                goto fail;
+            }
+            s = NATS_NOT_FOUND;
+            jerr = JSConsumerNotFoundErr;
+        }
+    }
     jsConsumerInfo_Destroy(ci);
     if (s != NATS_OK && jerr == JSConsumerNotFoundErr) {
-        rc = consumer_create(b, stream, durable, start_seq);
+        rc = consumer_create(b, stream, durable, filter, start_seq);
         if (rc != NXC_OK)
             goto fail;
     } else if (s != NATS_OK) {
@@ -1047,6 +1068,7 @@ int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, u
 fail:
     free(c->stream);
     free(c->durable);
+    free(c->filter);
     free(c);
     return rc;
 }
@@ -1059,6 +1081,7 @@ void nxc_bus_consumer_close(nxc_bus_consumer *c)
     natsSubscription_Destroy(c->sub);
     free(c->stream);
     free(c->durable);
+    free(c->filter);
     free(c);
 }
 

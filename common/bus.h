@@ -83,9 +83,10 @@ int nxc_bus_publish(nxc_bus *b, const char *subject, const nxc_bus_header *h, si
 int nxc_bus_publish_flush(nxc_bus *b, long timeout_ms);
 
 /* Binds to (creating if needed) durable pull consumer `durable` on stream, explicit ack,
- * delivering everything from the start the first time (start_seq 0) or from start_seq. */
-int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, uint64_t start_seq,
-                          nxc_bus_consumer **out);
+ * delivering the messages whose subject matches filter (NULL: all) from the start the first
+ * time (start_seq 0) or from start_seq. A durable made with another filter is made again. */
+int nxc_bus_consumer_open(nxc_bus *b, const char *stream, const char *durable, const char *filter,
+                          uint64_t start_seq, nxc_bus_consumer **out);
 void nxc_bus_consumer_close(nxc_bus_consumer *c);
 /* Fetches up to batch messages, waiting up to timeout_ms: NXC_EAGAIN when none came.
  * Re-issues the pull after reconnects. *msgs is an array of n messages (free each with

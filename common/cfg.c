@@ -16,7 +16,7 @@
 #include "yaml.h"
 
 #define CFG_MAX_TYPES 4096
-#define CFG_MAX_PEERS 256
+#define CFG_MAX_PEERS 32 /* a peer set is a 32-bit mask in the agent */
 
 static char *dupstr(const char *s)
 {

@@ -24,7 +24,7 @@
 #include "err.h"
 
 #define REC_VERSION 1
-#define REC_FIELDS 8
+#define REC_FIELDS 9 /* 8 in records written before destinations were kept */
 #define PLANE_FIELDS 4
 #define KEY_MAX 511 /* LMDB's default key limit; sizes the key buffer of a walk */
 #define MAXDBS 4    /* objects, positions, outbox, and a spare for a later version */
@@ -395,6 +395,7 @@ static int encode_rec(const nxc_store_rec *r, msgpack_sbuffer *sb)
     err |= msgpack_pack_uint64(&pk, r->tombstone_at);
     err |= pack_str(&pk, r->origin);
     err |= msgpack_pack_uint32(&pk, r->flags);
+    err |= pack_str(&pk, r->dests);
     if (err)
         return nxc_error_set(NXC_ENOMEM, "store: out of memory encoding a record");
     return NXC_OK;
@@ -563,7 +564,7 @@ static int decode_rec(const char *key, const void *data, size_t len, nxc_store_r
     if (get_uint(&f[0], UINT32_MAX, &v) || v != REC_VERSION)
         goto out;
     why = "field count";
-    if (u.data.via.array.size != REC_FIELDS)
+    if (u.data.via.array.size != REC_FIELDS && u.data.via.array.size != REC_FIELDS - 1)
         goto out;
     why = "planes";
     if (f[1].type != MSGPACK_OBJECT_ARRAY || f[1].via.array.size != NXC_PLANE_COUNT)
@@ -594,6 +595,9 @@ static int decode_rec(const char *key, const void *data, size_t len, nxc_store_r
     if (get_uint(&f[7], UINT32_MAX, &v))
         goto out;
     r->flags = (uint32_t)v;
+    why = "destinations";
+    if (u.data.via.array.size == REC_FIELDS && get_str(&f[8], r->dests, sizeof(r->dests)))
+        goto out;
     rc = NXC_OK;
 out:
     msgpack_unpacked_destroy(&u);

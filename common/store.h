@@ -35,6 +35,8 @@ typedef struct nxc_store_plane {
     char by[NXC_VV_ID_MAX + 1];             /* runtime that made the last change */
 } nxc_store_plane;
 
+#define NXC_STORE_DESTS_MAX 512
+
 typedef struct nxc_store_rec {
     nxc_store_plane plane[NXC_PLANE_COUNT];
     char rv[64];                    /* last resourceVersion seen in the local runtime */
@@ -43,6 +45,8 @@ typedef struct nxc_store_rec {
     uint64_t tombstone_at;          /* wall-clock ms of the delete, for collection */
     char origin[NXC_VV_ID_MAX + 1]; /* runtime where the object was first created */
     uint32_t flags;                 /* NXC_STORE_F_* */
+    char dests[NXC_STORE_DESTS_MAX]; /* on-demand objects: the peers it was sent to,
+                                        comma-separated ("" = every peer / none yet) */
 } nxc_store_rec;
 
 #define NXC_STORE_F_CREATED_BY_CONNECTOR 0x1u /* this agent created the local replica */

@@ -315,7 +315,7 @@ Test(bus, publishes_1000_async_all_acked_in_order, .timeout = 60)
     cr_assert_eq(stream_msgs(e.bus), N);
 
     /* What was stored reads back with its headers, in order. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "reader", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "reader", NULL, 0, &c), 0, "%s", nxc_error_last());
     n = fetch_n(c, N, WAIT_MS, got);
     cr_assert_eq(n, N);
     for (int i = 0; i < N; i++) {
@@ -442,7 +442,7 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     }
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
 
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 5, WAIT_MS, got), 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 1));
@@ -453,7 +453,7 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     nxc_bus_consumer_close(c);
 
     /* Reopened: the acked ones do not come back, the rest follow in order. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 5, WAIT_MS, got), 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 6));
@@ -466,7 +466,7 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     nxc_bus_consumer_close(c);
 
     /* A second durable with a start sequence sees only from there. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D2", 8, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D2", NULL, 8, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 3, WAIT_MS, got), 3);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 8));
@@ -474,8 +474,8 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     }
     nxc_bus_consumer_close(c);
 
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, "NOPE", "D3", 0, &c), NXC_ENOTFOUND);
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "bad.name", 0, &c), NXC_EINVALID, "%s",
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, "NOPE", "D3", NULL, 0, &c), NXC_ENOTFOUND);
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "bad.name", NULL, 0, &c), NXC_EINVALID, "%s",
                  nxc_error_last());
     env_stop(&e);
 }
@@ -495,14 +495,14 @@ Test(bus, unacked_messages_come_back_after_ack_wait, .timeout = 120)
     for (int i = 1; i <= 3; i++)
         cr_assert_eq(pub(e.bus, "t.u", "u", i, "x"), 0);
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "U", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "U", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 3, WAIT_MS, got), 3);
     cr_assert_eq(nxc_bus_msg_ack(got[0]), 0);
     for (int i = 0; i < 3; i++)
         nxc_bus_msg_free(got[i]);
     nxc_bus_consumer_close(c);
 
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "U", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "U", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(nxc_bus_fetch(c, 3, 300, &msgs, &n), NXC_EAGAIN);
     cr_assert_eq(fetch_n(c, 2, 45000, got), 2);
     cr_assert_eq(nxc_bus_msg_seq(got[0]), 2);
@@ -528,7 +528,7 @@ Test(bus, nak_with_delay_redelivers, .timeout = 60)
     ensure(e.bus, 0);
     cr_assert_eq(pub(e.bus, "t.n", "n", 1, "x"), 0);
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "N", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "N", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 1, WAIT_MS, got), 1);
     t0 = nxc_test_now_ms();
     cr_assert_eq(nxc_bus_msg_nak(got[0], 300), 0, "%s", nxc_error_last());
@@ -634,7 +634,7 @@ Test(bus, server_restart_reconnects_and_fetch_and_publish_resume, .timeout = 90)
         accepted_idx[accepted++] = i;
     }
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "R", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "R", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 10, WAIT_MS, got), 10);
     for (int i = 0; i < 10; i++) {
         cr_assert_eq(nxc_bus_msg_ack(got[i]), 0);
@@ -791,7 +791,7 @@ Test(bus, consumer_is_recreated_when_server_lost_its_state, .timeout = 90)
     for (int i = 0; i < 5; i++)
         cr_assert_eq(pub(e.bus, "t.w", "w", i, "old"), 0);
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "W", 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "W", NULL, 0, &c), 0, "%s", nxc_error_last());
     cr_assert_eq(fetch_n(c, 5, WAIT_MS, got), 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nxc_bus_msg_ack(got[i]), 0);

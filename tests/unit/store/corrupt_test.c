@@ -94,7 +94,7 @@ T(garbage_record_is_invalid)
     deep[sizeof(deep) - 1] = 0xc0;
     raw_set(raw, "bad/deep", deep, sizeof(deep));
     /* a good record with a future format version, and with a byte trailing */
-    cr_assert_eq(good[0], 0x98);
+    cr_assert_eq(good[0], 0x99);
     cr_assert_eq(good[1], 0x01);
     memcpy(buf, good, len);
     buf[1] = 0x02;
@@ -231,5 +231,38 @@ T(bad_position_is_invalid)
     cr_assert_eq(nxc_store_pos_get(t, "peer:B", &seq), NXC_EINVALID);
     cr_assert_eq(nxc_store_pos_get(t, "peer:C", &seq), NXC_EINVALID);
     nxc_store_txn_abort(t);
+    nxc_store_close(s);
+}
+
+/* Records written before destinations were kept have 8 fields: they still read, with none. */
+T(record_without_destinations_reads)
+{
+    nxc_store *s = open_store();
+    nxc_store_rec *r = rec_full(12), *got = NULL; /* no destinations */
+    nxc_store_txn *t;
+    raw_env *raw;
+    void *data;
+    unsigned char *old;
+    size_t len;
+
+    cr_assert_str_eq(r->dests, "");
+    put_one(s, "new", r);
+    nxc_store_close(s);
+    cr_assert_eq(raw_get("objects", "new", &data, &len), 0);
+    old = data;
+    cr_assert_eq(old[0], 0x99);
+    cr_assert_eq(old[len - 1], 0xa0); /* the empty destinations string, last */
+    old[0] = 0x98;
+    raw = raw_begin("objects");
+    raw_set(raw, "old", old, len - 1);
+    raw_commit(raw);
+    s = open_store();
+    cr_assert_eq(nxc_store_txn_begin(s, 1, &t), NXC_OK);
+    cr_assert_eq(nxc_store_get(t, "old", &got), NXC_OK, "%s", nxc_error_last());
+    assert_rec_eq(got, r);
+    nxc_store_txn_abort(t);
+    nxc_store_rec_free(got);
+    nxc_store_rec_free(r);
+    free(data);
     nxc_store_close(s);
 }

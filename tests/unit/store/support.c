@@ -121,6 +121,8 @@ nxc_store_rec *rec_full(unsigned seed)
     r->tombstone_at = (uint64_t)1700000000123 + seed;
     snprintf(r->origin, sizeof(r->origin), "rt-a");
     r->flags = NXC_STORE_F_CREATED_BY_CONNECTOR | (seed << 4);
+    if (seed % 3)
+        snprintf(r->dests, sizeof(r->dests), "edge-%u,hub", seed % 7);
     return r;
 }
 
@@ -146,6 +148,7 @@ void assert_rec_eq(const nxc_store_rec *a, const nxc_store_rec *b)
     cr_assert_eq(a->tombstone_at, b->tombstone_at);
     cr_assert_str_eq(a->origin, b->origin);
     cr_assert_eq(a->flags, b->flags);
+    cr_assert_str_eq(a->dests, b->dests);
 }
 
 nxc_store *open_store(void)
