@@ -73,6 +73,9 @@ static void metrics(agent *a, nxc_buf *b)
            atomic_load(&s->apply_errors));
     metric(b, "malformed_messages_total", "counter", "Peer messages that could not be decoded.",
            atomic_load(&s->malformed));
+    metric(b, "released_total", "counter",
+           "Objects no ReplicationConfig sends to a peer any more (released or retracted).",
+           atomic_load(&s->released));
     metric(b, "runtime_writes_total", "counter", "Create, update and delete calls made.",
            atomic_load(&s->runtime_writes));
     metric(b, "relists_total", "counter", "Complete lists of a type.", atomic_load(&s->relists));

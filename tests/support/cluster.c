@@ -227,7 +227,7 @@ static int spawn(nxc_test_agent *a)
 int nxc_test_agent_start(const nxc_test_agent_opts *o, nxc_test_agent **out)
 {
     nxc_test_agent *a = calloc(1, sizeof(*a));
-    nxc_buf b;
+    nxc_buf b, peers;
     int rc;
 
     *out = NULL;
@@ -238,20 +238,28 @@ int nxc_test_agent_start(const nxc_test_agent_opts *o, nxc_test_agent **out)
     a->log = pathf(o->dir, "agent.log");
     a->port = nxc_test_free_port();
     nxc_buf_init(&b, 1u << 20);
+    nxc_buf_init(&peers, 4096);
+    for (const char *p = o->peer; *p;) {
+        size_t n = strcspn(p, ",");
+
+        nxc_buf_addf(&peers, "  - id: %.*s\n", (int)n, p);
+        p += n + (p[n] == ',');
+    }
     nxc_buf_addf(&b,
                  "runtime:\n  id: %s\n  kubeconfig: %s\n"
                  "nats:\n  urls: %s\n%s%s%s"
-                 "peers:\n  - id: %s\n%s%s%s"
+                 "peers:\n%s%s%s%s"
                  "store:\n  path: %s/store\n"
                  "http:\n  listen: 127.0.0.1:%d\n"
                  "log:\n  level: %s\n"
                  "%s%s",
                  o->id, o->kubeconfig, o->nats_url, o->nats_domain ? "  domain: " : "",
-                 o->nats_domain ? o->nats_domain : "", o->nats_domain ? "\n" : "", o->peer,
+                 o->nats_domain ? o->nats_domain : "", o->nats_domain ? "\n" : "", peers.ptr,
                  o->peer_domain ? "    domain: " : "", o->peer_domain ? o->peer_domain : "",
                  o->peer_domain ? "\n" : "", o->dir, a->port,
                  getenv("NXC_TEST_DEBUG") ? "debug" : "info", o->types_yaml ? "replicate:\n" : "",
                  o->types_yaml ? o->types_yaml : "");
+    nxc_buf_free(&peers);
     if (o->extra_yaml)
         nxc_buf_addf(&b, "%s", o->extra_yaml);
     rc = nxc_test_write_file(a->config, b.ptr, b.len);

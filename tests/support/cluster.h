@@ -43,7 +43,7 @@ typedef struct nxc_test_agent nxc_test_agent;
 
 typedef struct nxc_test_agent_opts {
     const char *id;         /* runtime id */
-    const char *peer;       /* peer runtime id */
+    const char *peer;       /* peer runtime id, or ids separated by commas */
     const char *kubeconfig; /* the runtime's agent kubeconfig */
     const char *nats_url;
     const char *dir;         /* config, store and log go here */
