@@ -77,6 +77,14 @@ typedef struct type_state {
     atomic_int kind_known; /* 1 once discovery told the kind (written before, read after) */
 } type_state;
 
+/* What a peer told about our changes (loop-owned, refreshed by the status tick). */
+typedef struct peer_report {
+    int ok;            /* the last request was answered */
+    int64_t at_ms;     /* ... at */
+    uint64_t applied;  /* our stream's sequence the peer applied up to */
+    json_t *problems;  /* [{kind, what, message}] */
+} peer_report;
+
 /* One peer and its consumer thread. */
 typedef struct peer_state {
     struct agent *agent;
@@ -92,6 +100,7 @@ typedef struct peer_state {
     int outstanding;       /* messages posted and not yet finished by the loop */
     atomic_int reachable;  /* the peer's stream answered recently */
     atomic_ullong pending; /* messages of the peer not yet delivered to us (lag) */
+    peer_report report;    /* loop: the peer's last answer about our stream */
 } peer_state;
 
 typedef struct item {
@@ -104,7 +113,19 @@ typedef struct item {
     char *msg_id;           /* ITEM_PUB_ACK: owned; ITEM_LIST_END: the list's rv;
                                ITEM_RESYNC: the peer that asked */
     int ok;                 /* ITEM_PUB_ACK */
+    uint64_t seq;           /* ITEM_PUB_ACK: the stream sequence of the publish */
 } item;
+
+/* An apply that waits or failed, told to the peer that sent it (see agent_on_control). */
+enum problem_kind { PROBLEM_TYPE_MISSING = 1, PROBLEM_FORBIDDEN, PROBLEM_REJECTED };
+#define AGENT_PROBLEMS 32
+typedef struct agent_problem {
+    enum problem_kind kind;
+    char origin[NXC_VV_ID_MAX + 1]; /* the peer whose change it was */
+    char what[640];                 /* the type ("resource.group") or, rejected, the key */
+    char message[256];
+    int64_t at_ms;
+} agent_problem;
 
 /* Counters, read by /metrics from another thread. */
 typedef struct agent_stats {
@@ -159,6 +180,11 @@ typedef struct agent {
     char stream[96]; /* our own stream, NXC_<self> */
     agent_stats stats;
     struct http_server *http;
+
+    pthread_mutex_t problems_mu; /* guards problems (the control thread reads them) */
+    agent_problem problems[AGENT_PROBLEMS];
+    size_t nproblems;
+    struct intent_track *track; /* loop: per replicated object, for config status */
 } agent;
 
 /* loop.c: runs until stop or a store failure (-1) */
@@ -178,6 +204,18 @@ void intent_status(agent *a);
 /* The peers ReplicationConfigs send this object to (0: none), and whether every selecting
  * config's policy is Delete. */
 peer_mask intent_wants(agent *a, const type_state *t, const json_t *obj, int *policy_delete);
+/* Bookkeeping for config status and status.nexus: the object is replicated to dests (and
+ * selected by the configs whose status counts it); a change of generation gen was published;
+ * the publish of key went to our stream at seq; the object is no longer replicated; a
+ * conflict was resolved on it. */
+void intent_track(agent *a, const type_state *t, const json_t *obj, const char *key,
+                  peer_mask dests, int published);
+void intent_track_seq(agent *a, const char *key, uint64_t seq);
+void intent_untrack(agent *a, const char *key);
+void intent_conflict(agent *a, const char *key, const char *winner);
+void intent_free(agent *a);
+/* A peer's answer to a status request (untrusted): the document, or NULL when malformed. */
+json_t *intent_parse_report(const char *text, size_t len);
 /* replay.c: rebuilds the local runtime from streams (see README "Replay"); 0 on success */
 int agent_replay(agent *a, const char *const *runtimes, size_t n, uint64_t from_seq,
                  int64_t since_ns);
@@ -194,13 +232,20 @@ void consume_finished(peer_state *p, int n);
 /* publish.c */
 void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const char *reason);
 void publish_on_conn(void *ctx, int up);
-void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply);
+void publish_on_resync_request(agent *a, const void *data, size_t len, const char *reply);
+/* Control requests from peers on nxc.ctl.<self>.<verb>: "resync" and "status". */
+void agent_on_control(void *ctx, const char *subject, const void *data, size_t len,
+                      const char *reply);
+/* Problems of applying a peer's changes (loop thread; read by the control thread). */
+void agent_problem_set(agent *a, enum problem_kind kind, const char *origin, const char *what,
+                       const char *message);
+void agent_problem_clear(agent *a, const char *origin, const char *type, const char *key);
 void publish_ensure_stream(agent *a);
 /* Records the event in the outbox once per destination peer and queues the publishes. */
 int publish_event(agent *a, nxc_store_txn *txn, const nxc_event *ev, const char *key,
                   peer_mask dests);
 void publish_sweep(agent *a);
-void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok);
+void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok, uint64_t seq);
 void publish_batch_flush(agent *a);
 void publish_batch_discard(void);
 /* The number of publishes queued in this batch so far, and dropping those after a mark. */

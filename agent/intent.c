@@ -269,6 +269,155 @@ int intent_reconcile(agent *a)
     return 0;
 }
 
+/* ---- tracking: per replicated object, for config status and status.nexus ---- */
+
+#define SLOTS 64           /* configs whose status counts objects */
+#define NEXUS_WRITES 100   /* status.nexus writes per status tick */
+#define REPORT_WAIT_MS 250 /* a peer's answer to a status request */
+#define REPORT_RETRY_MS 10000
+
+typedef struct track_obj {
+    uint64_t cfgs;   /* slots of the configs that select it */
+    peer_mask dests; /* peers it is replicated to */
+    uint64_t seq;    /* stream sequence of the last publish (highest over the peers) */
+    int64_t gen;     /* metadata.generation of the last published change */
+    int waiting;     /* a published change the peers have not confirmed yet */
+    int nexus;       /* its type has status.nexus */
+} track_obj;
+
+struct intent_track {
+    nxc_strmap *objs;
+    char slot[SLOTS][SCOPE_NAME_MAX]; /* config name per slot ("" = free) */
+    unsigned long long conflicts[SLOTS];
+    char last_conflict[SLOTS][640];
+    char last_winner[SLOTS][NXC_VV_ID_MAX + 1];
+    int64_t report_retry_ms[32]; /* per peer: next status request after a failed one */
+};
+
+static struct intent_track *tracker(agent *a)
+{
+    if (!a->track) {
+        a->track = calloc(1, sizeof(*a->track));
+        if (a->track && !(a->track->objs = nxc_strmap_new())) {
+            free(a->track);
+            a->track = NULL;
+        }
+    }
+    return a->track;
+}
+
+static void free_obj(void *ctx, const char *key, void *val)
+{
+    (void)ctx;
+    (void)key;
+    free(val);
+}
+
+void intent_free(agent *a)
+{
+    if (!a->track)
+        return;
+    nxc_strmap_each(a->track->objs, free_obj, NULL);
+    nxc_strmap_free(a->track->objs);
+    free(a->track);
+    a->track = NULL;
+    for (size_t i = 0; i < a->npeers; i++) {
+        json_decref(a->peers[i].report.problems);
+        a->peers[i].report.problems = NULL;
+    }
+}
+
+/* The slot of a config (assigned on first use; -1 when all are taken). */
+static int slot_of(struct intent_track *tr, const char *name, int assign)
+{
+    int free_slot = -1;
+
+    for (int i = 0; i < SLOTS; i++) {
+        if (strcmp(tr->slot[i], name) == 0)
+            return i;
+        if (free_slot < 0 && !tr->slot[i][0])
+            free_slot = i;
+    }
+    if (!assign || free_slot < 0)
+        return -1;
+    snprintf(tr->slot[free_slot], sizeof(tr->slot[free_slot]), "%s", name);
+    tr->conflicts[free_slot] = 0;
+    tr->last_conflict[free_slot][0] = tr->last_winner[free_slot][0] = '\0';
+    return free_slot;
+}
+
+void intent_track(agent *a, const type_state *t, const json_t *obj, const char *key,
+                  peer_mask dests, int published)
+{
+    struct intent_track *tr = tracker(a);
+    const json_t *meta = json_object_get(obj, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const json_t *labels = json_object_get(meta, "labels");
+    const scope_type *st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
+    track_obj *o;
+    int found;
+
+    if (!tr || !name)
+        return;
+    o = nxc_strmap_get(tr->objs, key, &found);
+    if (!found) {
+        o = calloc(1, sizeof(*o));
+        if (!o || nxc_strmap_put(tr->objs, key, o) != 0) {
+            free(o);
+            return;
+        }
+    }
+    o->cfgs = 0;
+    for (size_t i = 0; i < scope_config_count(a->scope); i++) {
+        const scope_config *c = scope_config_at(a->scope, i);
+        int slot;
+
+        if (c->error[0] || !peer_ours(a, c->peer) ||
+            !scope_config_selects(a->scope, c, t->gvr.group, t->gvr.resource, ns, name, labels))
+            continue;
+        slot = slot_of(tr, c->name, 1);
+        if (slot >= 0)
+            o->cfgs |= (uint64_t)1 << slot;
+    }
+    o->dests = dests;
+    o->nexus = st && st->nexus_status;
+    if (published) {
+        const json_t *gen = json_object_get(meta, "generation");
+
+        o->gen = json_is_integer(gen) ? (int64_t)json_integer_value(gen) : 0;
+        o->waiting = 1;
+        o->seq = 0;
+    }
+}
+
+void intent_track_seq(agent *a, const char *key, uint64_t seq)
+{
+    track_obj *o = a->track ? nxc_strmap_get(a->track->objs, key, NULL) : NULL;
+
+    if (o && seq > o->seq)
+        o->seq = seq;
+}
+
+void intent_untrack(agent *a, const char *key)
+{
+    if (a->track)
+        free(nxc_strmap_del(a->track->objs, key));
+}
+
+void intent_conflict(agent *a, const char *key, const char *winner)
+{
+    track_obj *o = a->track ? nxc_strmap_get(a->track->objs, key, NULL) : NULL;
+
+    for (int i = 0; o && i < SLOTS; i++) {
+        if (!(o->cfgs & ((uint64_t)1 << i)))
+            continue;
+        a->track->conflicts[i]++;
+        snprintf(a->track->last_conflict[i], sizeof(a->track->last_conflict[i]), "%s", key);
+        snprintf(a->track->last_winner[i], sizeof(a->track->last_winner[i]), "%s", winner);
+    }
+}
+
 /* ---- status ---- */
 
 static void now_rfc3339(char *buf, size_t len)
@@ -280,12 +429,165 @@ static void now_rfc3339(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static const peer_state *peer_of(const agent *a, const char *id)
+/* Asks each peer how far it applied our stream and what waits there. */
+static void refresh_reports(agent *a)
 {
-    for (size_t i = 0; i < a->npeers; i++)
-        if (strcmp(a->peers[i].cfg->id, id) == 0)
-            return &a->peers[i];
-    return NULL;
+    struct intent_track *tr = a->track;
+    char subject[160];
+
+    for (size_t i = 0; i < a->npeers && i < 32; i++) {
+        peer_state *p = &a->peers[i];
+        char *reply = NULL;
+        size_t len = 0;
+        json_t *doc;
+        int64_t now = now_ms();
+
+        if (!atomic_load(&a->bus_up) || (tr && now < tr->report_retry_ms[i])) {
+            if (now - p->report.at_ms > 3 * REPORT_RETRY_MS)
+                p->report.ok = 0;
+            continue;
+        }
+        snprintf(subject, sizeof(subject), "nxc.ctl.%s.status", p->cfg->id);
+        if (nxc_bus_request(a->bus, subject, a->cfg->runtime_id, strlen(a->cfg->runtime_id),
+                            REPORT_WAIT_MS, &reply, &len) != NXC_OK) {
+            if (tr)
+                tr->report_retry_ms[i] = now + REPORT_RETRY_MS;
+            p->report.ok = 0;
+            continue;
+        }
+        doc = intent_parse_report(reply, len);
+        free(reply);
+        if (!doc) {
+            p->report.ok = 0;
+            continue;
+        }
+        p->report.ok = 1;
+        p->report.at_ms = now;
+        p->report.applied = (uint64_t)json_integer_value(json_object_get(doc, "applied"));
+        json_decref(p->report.problems);
+        p->report.problems = json_incref(json_object_get(doc, "problems"));
+        json_decref(doc);
+    }
+}
+
+json_t *intent_parse_report(const char *text, size_t len)
+{
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *probs, *pr;
+    json_t *applied;
+    size_t i;
+
+    applied = json_object_get(doc, "applied");
+    probs = json_object_get(doc, "problems");
+    if (!json_is_object(doc) || !json_is_integer(applied) || json_integer_value(applied) < 0 ||
+        !json_is_array(probs) || json_array_size(probs) > 1000) {
+        json_decref(doc);
+        return NULL;
+    }
+    json_array_foreach (probs, i, pr) {
+        if (!json_is_string(json_object_get(pr, "kind")) ||
+            !json_is_string(json_object_get(pr, "what")) ||
+            !json_is_string(json_object_get(pr, "message"))) {
+            json_decref(doc);
+            return NULL;
+        }
+    }
+    return doc;
+}
+
+/* 1 when every peer in dests confirmed applying up to seq. */
+static int confirmed(const agent *a, peer_mask dests, uint64_t seq)
+{
+    if (!seq || !dests)
+        return 0;
+    for (size_t i = 0; i < a->npeers && i < 32; i++)
+        if ((dests & PEER_BIT(i)) &&
+            (!a->peers[i].report.ok || a->peers[i].report.applied < seq))
+            return 0;
+    return 1;
+}
+
+struct counts {
+    unsigned long long selected[SLOTS], pending[SLOTS], failed[SLOTS];
+    char failed_key[SLOTS][640];
+};
+
+struct tick {
+    agent *a;
+    struct counts *n;
+    char (*nexus)[640]; /* keys whose status.nexus is due */
+    int64_t *gens;
+    size_t nnexus;
+};
+
+/* 1 when the peers of slot's config report key as rejected. */
+static int rejected(const agent *a, const char *key, peer_mask dests)
+{
+    for (size_t i = 0; i < a->npeers && i < 32; i++) {
+        const json_t *pr;
+        size_t j;
+
+        if (!(dests & PEER_BIT(i)) || !a->peers[i].report.ok)
+            continue;
+        json_array_foreach (a->peers[i].report.problems, j, pr) {
+            if (strcmp(json_string_value(json_object_get(pr, "kind")), "rejected") == 0 &&
+                strcmp(json_string_value(json_object_get(pr, "what")), key) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void tick_obj(void *ctx, const char *key, void *val)
+{
+    struct tick *k = ctx;
+    track_obj *o = val;
+    int bad = 0;
+
+    if (o->waiting && confirmed(k->a, o->dests, o->seq)) {
+        o->waiting = 0;
+        if (o->nexus && k->nnexus < NEXUS_WRITES) {
+            snprintf(k->nexus[k->nnexus], 640, "%s", key);
+            k->gens[k->nnexus++] = o->gen;
+        }
+    }
+    if (o->waiting && o->cfgs)
+        bad = rejected(k->a, key, o->dests);
+    for (int i = 0; i < SLOTS; i++) {
+        if (!(o->cfgs & ((uint64_t)1 << i)))
+            continue;
+        k->n->selected[i]++;
+        if (bad) {
+            k->n->failed[i]++;
+            snprintf(k->n->failed_key[i], sizeof(k->n->failed_key[i]), "%s", key);
+        } else if (o->waiting) {
+            k->n->pending[i]++;
+        }
+    }
+}
+
+/* Writes status.nexus of a replicated object: the generation the peers confirmed. */
+static void write_nexus(agent *a, const char *key, int64_t gen)
+{
+    char buf[640], path[1024];
+    char *group = buf, *resource, *ns, *name;
+    type_state *t;
+    json_t *body;
+
+    snprintf(buf, sizeof(buf), "%s", key);
+    if (!(resource = strchr(group, '/')) || !(ns = strchr(resource + 1, '/')) ||
+        !(name = strchr(ns + 1, '/')))
+        return;
+    *resource++ = *ns++ = *name++ = '\0';
+    t = agent_type_find(a, group, resource);
+    if (!t || nxc_kube_path(&t->gvr, *ns ? ns : NULL, name, "status", path, sizeof(path)))
+        return;
+    body = json_pack("{s:{s:{s:I,s:I}}}", "status", "nexus", "sourceGeneration", (json_int_t)gen,
+                     "remoteGeneration", (json_int_t)gen);
+    if (body &&
+        nxc_kube_request(a->kube, "PATCH", path, "application/merge-patch+json", body, NULL))
+        NXC_DEBUG("intent", "event=nexus-status-failed key=%s err=\"%s\"", key,
+                  nxc_error_last());
+    json_decref(body);
 }
 
 /* One condition, keeping lastTransitionTime when the status did not change. */
@@ -318,41 +620,102 @@ static void config_problem(agent *a, const scope_config *c, char *reason, size_t
         snprintf(msg, mlen, "%s", c->error);
     } else if (!peer_ours(a, c->peer)) {
         snprintf(reason, rlen, "NotOurPeer");
-        snprintf(msg, mlen, "%s is not a peer of agent %s; left alone", c->peer,
+        snprintf(msg, mlen, "%.100s is not a peer of agent %.64s; left alone", c->peer,
                  a->cfg->runtime_id);
     } else if (!scope_type_by_gk(a->scope, c->group, c->kind)) {
         snprintf(reason, rlen, "TypeNotInstalled");
-        snprintf(msg, mlen, "no CRD of group %s kind %s in this runtime", c->group, c->kind);
+        snprintf(msg, mlen, "no CRD of group %.100s kind %.100s in this runtime", c->group,
+                 c->kind);
     }
 }
 
-static json_t *status_for(agent *a, const scope_config *c, const json_t *old)
+/* What the peer reports waiting (types not installed there, or not allowed): "" if none. */
+static void peer_waiting(const peer_state *p, char *msg, size_t len)
 {
-    char reason[64], msg[320], now[32];
-    const peer_state *p = peer_of(a, c->peer);
+    const json_t *pr;
+    size_t i, o = 0;
+
+    *msg = '\0';
+    if (!p || !p->report.ok)
+        return;
+    json_array_foreach (p->report.problems, i, pr) {
+        const char *kind = json_string_value(json_object_get(pr, "kind"));
+        int n;
+
+        if (strcmp(kind, "rejected") == 0)
+            continue;
+        n = snprintf(msg + o, len - o, "%s%s %s %s", o ? "; " : "", p->cfg->id,
+                     strcmp(kind, "forbidden") == 0 ? "may not write" : "has no CRD for",
+                     json_string_value(json_object_get(pr, "what")));
+        if (n < 0 || (size_t)n >= len - o) {
+            msg[o] = '\0';
+            break;
+        }
+        o += (size_t)n;
+    }
+    if (o && o + 20 < len)
+        snprintf(msg + o, len - o, ": its changes wait");
+}
+
+static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
+                          const struct counts *n)
+{
+    struct intent_track *tr = a->track;
+    int slot = tr ? slot_of(tr, c->name, 1) : -1;
+    char reason[64], msg[640], wait[400], now[32];
+    const peer_state *p = NULL;
+    unsigned long long sel = 0, pend = 0, fail = 0, conf = 0;
     int ready, reachable, synced;
     json_t *st, *conds;
 
+    for (size_t i = 0; i < a->npeers; i++)
+        if (strcmp(a->peers[i].cfg->id, c->peer) == 0)
+            p = &a->peers[i];
+    if (slot >= 0) {
+        sel = n->selected[slot];
+        pend = n->pending[slot];
+        fail = n->failed[slot];
+        conf = tr->conflicts[slot];
+    }
     now_rfc3339(now, sizeof(now));
     config_problem(a, c, reason, sizeof(reason), msg, sizeof(msg));
     ready = reason[0] == '\0';
-    reachable = p && atomic_load(&p->reachable) && atomic_load(&a->bus_up);
-    synced = ready && atomic_load(&a->stats.outbox) == 0 && atomic_load(&a->bus_up);
+    reachable = p && p->report.ok && atomic_load(&a->bus_up);
+    peer_waiting(p, wait, sizeof(wait));
+    synced = ready && reachable && pend == 0 && fail == 0 && !wait[0];
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
     json_array_append_new(
         conds, condition(old, "PeerReachable", reachable, reachable ? "Reachable" : "Unreachable",
-                         reachable ? "the peer's stream answers" : "the peer's stream does not "
-                                                                   "answer (changes wait)",
+                         reachable ? "the peer answers" : "the peer does not answer (changes wait)",
                          now));
-    json_array_append_new(conds, condition(old, "Synced", synced,
-                                           synced ? "NothingPending" : "Pending",
-                                           synced ? "every local change is on the stream"
-                                                  : "local changes wait to be published",
-                                           now));
-    st = json_pack("{s:o,s:I}", "conditions", conds, "observedGeneration",
-                   (json_int_t)c->generation);
+    if (synced) {
+        json_array_append_new(conds, condition(old, "Synced", 1, "Synced",
+                                               "every selected object is applied on the peer",
+                                               now));
+    } else if (wait[0]) {
+        json_array_append_new(conds, condition(old, "Synced", 0, "PeerWaiting", wait, now));
+    } else if (fail) {
+        snprintf(msg, sizeof(msg), "%llu object(s) rejected by %.64s, last %.300s", fail,
+                 c->peer, n->failed_key[slot]);
+        json_array_append_new(conds, condition(old, "Synced", 0, "Rejected", msg, now));
+    } else {
+        snprintf(msg, sizeof(msg), "%llu change(s) not yet applied on the peer", pend);
+        json_array_append_new(conds, condition(old, "Synced", 0, "Pending", msg, now));
+    }
+    if (conf) {
+        snprintf(msg, sizeof(msg), "%llu concurrent edit(s) resolved; last %.400s (winner %.64s)",
+                 conf, tr->last_conflict[slot], tr->last_winner[slot]);
+        json_array_append_new(conds, condition(old, "Conflict", 1, "ConcurrentEdit", msg, now));
+    } else {
+        json_array_append_new(conds, condition(old, "Conflict", 0, "NoConflict",
+                                               "no concurrent edits", now));
+    }
+    st = json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "conditions", conds, "observedGeneration",
+                   (json_int_t)c->generation, "selected", (json_int_t)sel, "synced",
+                   (json_int_t)(sel - pend - fail), "pending", (json_int_t)pend, "failed",
+                   (json_int_t)fail, "conflicts", (json_int_t)conf);
     if (synced)
         json_object_set_new(st, "lastSyncTime", json_string(now));
     else if (json_object_get(old, "lastSyncTime"))
@@ -360,16 +723,54 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old)
     return st;
 }
 
-/* Writes each config's status when it changed (at most every STATUS_EVERY_MS). */
+/* Frees the slots of configs that are gone. */
+static void drop_slots(agent *a)
+{
+    struct intent_track *tr = a->track;
+
+    for (int i = 0; tr && i < SLOTS; i++) {
+        int live = 0;
+
+        for (size_t j = 0; tr->slot[i][0] && j < scope_config_count(a->scope); j++)
+            live |= strcmp(scope_config_at(a->scope, j)->name, tr->slot[i]) == 0;
+        if (tr->slot[i][0] && !live)
+            tr->slot[i][0] = '\0';
+    }
+}
+
+/* Every STATUS_EVERY_MS: asks the peers, confirms generations, writes configs' status. */
 void intent_status(agent *a)
 {
     type_state *t = &a->types[1];
     int64_t now = now_ms();
+    struct counts *n;
+    struct tick k;
 
-    if (a->replaying || !atomic_load(&t->listed) || now < a->status_due_ms)
+    if (a->replaying || now < a->status_due_ms)
         return;
     a->status_due_ms = now + STATUS_EVERY_MS;
-    for (size_t i = 0; i < scope_config_count(a->scope); i++) {
+    if (!tracker(a))
+        return;
+    drop_slots(a);
+    if (nxc_strmap_len(a->track->objs) == 0 && scope_config_count(a->scope) == 0)
+        return;
+    refresh_reports(a);
+    n = calloc(1, sizeof(*n));
+    k.nexus = calloc(NEXUS_WRITES, 640);
+    k.gens = calloc(NEXUS_WRITES, sizeof(int64_t));
+    if (!n || !k.nexus || !k.gens) {
+        free(n);
+        free(k.nexus);
+        free(k.gens);
+        return;
+    }
+    k.a = a;
+    k.n = n;
+    k.nnexus = 0;
+    nxc_strmap_each(a->track->objs, tick_obj, &k);
+    for (size_t i = 0; i < k.nnexus; i++)
+        write_nexus(a, k.nexus[i], k.gens[i]);
+    for (size_t i = 0; atomic_load(&t->listed) && i < scope_config_count(a->scope); i++) {
         const scope_config *c = scope_config_at(a->scope, i);
         json_t *cur = NULL, *st, *old, *body;
         char path[512];
@@ -378,7 +779,7 @@ void intent_status(agent *a)
         if (nxc_kube_get(a->kube, &t->gvr, NULL, c->name, &cur) != NXC_OK)
             continue;
         old = json_object_get(cur, "status");
-        st = status_for(a, c, old);
+        st = status_for(a, c, old, n);
         /* lastSyncTime moves every time: only a change of anything else is worth a write */
         {
             json_t *a1 = json_deep_copy(st), *b1 = json_deep_copy(old ? old : json_null());
@@ -408,4 +809,7 @@ void intent_status(agent *a)
         json_decref(body);
         json_decref(cur);
     }
+    free(n);
+    free(k.nexus);
+    free(k.gens);
 }

@@ -229,6 +229,8 @@ static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key,
     if (!rc)
         rc = (left || strcmp(r->origin, a->cfg->runtime_id) != 0) ? nxc_store_put(txn, key, r)
                                                                   : nxc_store_del(txn, key);
+    if (!rc && !left)
+        intent_untrack(a, key);
     if (!rc) {
         atomic_fetch_add(&a->stats.released, 1);
         NXC_INFO("agent", "event=released key=%s op=%s still_to=%s", key,
@@ -302,6 +304,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
                 goto out;
         }
     }
+    intent_track(a, t, obj, key, want, 0);
     /* an event no newer than what we recorded for the same object tells nothing new (it can
      * be an intermediate state of our own two-step write) */
     if (!a->resync_salt && !fresh && !r->tombstone && !newly && uid && strcmp(uid, r->uid) == 0 &&
@@ -388,6 +391,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     rc = publish_event(a, txn, &ev, key, want);
     if (rc)
         goto out;
+    intent_track(a, t, obj, key, want, 1);
     atomic_fetch_add(&a->stats.local_changes, 1);
     {
         char *svv = nxc_vv_format(r->plane[0].vv), *tvv = nxc_vv_format(r->plane[1].vv);
@@ -444,6 +448,7 @@ static int local_delete(agent *a, nxc_store_txn *txn, type_state *t, const char 
     rc = publish_event(a, txn, &ev, key, sent_to(a, t, r));
     if (rc)
         goto out;
+    intent_untrack(a, key);
     atomic_fetch_add(&a->stats.local_changes, 1);
     {
         char *svv = nxc_vv_format(r->plane[0].vv);
@@ -572,6 +577,17 @@ fail:
     return NULL;
 }
 
+/* The content that lost a conflict, for the record (cut to a readable size). */
+static void log_lost(const char *key, int plane, const char *by, const json_t *content)
+{
+    char *text = content ? json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+    NXC_WARN("agent", "event=conflict-lost key=%s plane=%s by=%s content=%.2048s%s", key,
+             plane ? "status" : "spec", by, text ? text : "null",
+             text && strlen(text) > 2048 ? "..." : "");
+    free(text);
+}
+
 /* Which planes of an upsert to take, and whether any plane was concurrent. */
 static unsigned decide_upsert(agent *a, const nxc_event *ev, const nxc_store_rec *r,
                               const char *key, unsigned *concurrent)
@@ -596,9 +612,11 @@ static unsigned decide_upsert(agent *a, const nxc_event *ev, const nxc_store_rec
                      p ? "status" : "spec", in_wins ? ev->plane[p].by : r->plane[p].by,
                      in_wins ? r->plane[p].by : ev->plane[p].by,
                      in_wins ? ev->plane[p].hlc : r->plane[p].hlc);
+            if (!in_wins)
+                log_lost(key, p, ev->plane[p].by, ev->plane[p].data);
+            intent_conflict(a, key, in_wins ? ev->plane[p].by : r->plane[p].by);
         }
     }
-    (void)a;
     return take;
 }
 
@@ -647,8 +665,19 @@ static outcome retry_later(long ms)
 }
 
 /* Maps a runtime error while applying to what happens to the message. */
-static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
+static outcome apply_failed(agent *a, const nxc_event *ev, const char *key, const char *what,
+                            int rc)
 {
+    char type[520], msg[256];
+
+    snprintf(type, sizeof(type), "%s.%s", ev->resource, ev->group);
+    snprintf(msg, sizeof(msg), "%s", nxc_error_last());
+    if (rc == NXC_EINVALID)
+        agent_problem_set(a, PROBLEM_REJECTED, ev->origin, key, msg);
+    else if (rc == NXC_ENOTFOUND)
+        agent_problem_set(a, PROBLEM_TYPE_MISSING, ev->origin, type, msg);
+    else if (rc == NXC_EFORBIDDEN)
+        agent_problem_set(a, PROBLEM_FORBIDDEN, ev->origin, type, msg);
     switch (rc) {
     case NXC_EINVALID:
         /* the runtime will never take this content; a later change of the object will
@@ -670,6 +699,14 @@ static outcome apply_failed(agent *a, const char *key, const char *what, int rc)
                  nxc_error_name(rc), nxc_error_last());
         return retry_later(2000);
     }
+}
+
+static void problem_clear(agent *a, const nxc_event *ev, const char *key)
+{
+    char type[520];
+
+    snprintf(type, sizeof(type), "%s.%s", ev->resource, ev->group);
+    agent_problem_clear(a, ev->origin, type, key);
 }
 
 /* Writes the planes in take into the runtime. *cur is the current object (NULL: create). On
@@ -805,7 +842,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
             if (rc)
                 goto fail_store;
         } else if (rc != NXC_OK && rc != NXC_ENOTFOUND) {
-            out = apply_failed(a, key, "read", rc);
+            out = apply_failed(a, ev, key, "read", rc);
             goto done;
         }
         rc = get_rec(txn, key, &r, &fresh);
@@ -819,6 +856,14 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
             continue;
         }
         take = decide_upsert(a, ev, r, key, &conc);
+        for (int p = 0; cur && p < NXC_PLANE_COUNT; p++) {
+            json_t *mine = NULL;
+
+            if (!((conc & take) & (1u << p)) || nxc_codec_plane_get(cur, p, &mine) != NXC_OK)
+                continue;
+            log_lost(key, p, r->plane[p].by, mine);
+            json_decref(mine);
+        }
         if (!cur && !(take & 1u)) {
             /* our delete stands against this edit, or the edit is old: nothing to create */
             take = 0;
@@ -829,7 +874,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
         if (rc == NXC_ECONFLICT || (rc == NXC_EEXISTS && !cur))
             continue; /* re-read and re-decide */
         if (rc) {
-            out = apply_failed(a, key, cur ? "update" : "create", rc);
+            out = apply_failed(a, ev, key, cur ? "update" : "create", rc);
             goto done;
         }
         created = !cur;
@@ -869,6 +914,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
         char *svv = nxc_vv_format(r->plane[0].vv), *tvv = nxc_vv_format(r->plane[1].vv);
 
         atomic_fetch_add(&a->stats.applied, 1);
+        problem_clear(a, ev, key);
         NXC_INFO("agent", "event=applied op=%s key=%s from=%s planes=%s spec_vv=%s status_vv=%s",
                  created ? "create" : "update", key, ev->origin, plane_names(take), svv ? svv : "",
                  tvv ? tvv : "");
@@ -902,7 +948,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
         if (rc)
             goto fail_store;
     } else if (rc != NXC_OK && rc != NXC_ENOTFOUND) {
-        out = apply_failed(a, key, "read", rc);
+        out = apply_failed(a, ev, key, "read", rc);
         goto done;
     }
     rc = get_rec(txn, key, &r, &fresh);
@@ -916,6 +962,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
         atomic_fetch_add(&a->stats.conflicts, 1);
         NXC_WARN("agent", "event=conflict key=%s plane=spec winner=%s loser=%s op=delete", key,
                  del ? ev->plane[0].by : r->plane[0].by, del ? r->plane[0].by : ev->plane[0].by);
+        intent_conflict(a, key, del ? ev->plane[0].by : r->plane[0].by);
     } else {
         atomic_fetch_add(&a->stats.skipped_stale, 1);
         goto done;
@@ -927,7 +974,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
             if (rc == NXC_ECONFLICT || rc == NXC_EINVALID)
                 out = retry_later(500); /* uid changed under us: re-decide */
             else
-                out = apply_failed(a, key, "delete", rc);
+                out = apply_failed(a, ev, key, "delete", rc);
             goto done;
         }
     }
@@ -949,6 +996,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
         goto fail_store;
     if (del) {
         atomic_fetch_add(&a->stats.applied, 1);
+        problem_clear(a, ev, key);
         NXC_INFO("agent", "event=applied op=delete key=%s from=%s", key, ev->origin);
     }
     goto done;
@@ -985,7 +1033,7 @@ static outcome remote_release(agent *a, nxc_store_txn *txn, type_state *t, const
         rc = nxc_kube_delete(a->kube, &t->gvr, ns, ev->name, r->uid[0] ? r->uid : NULL);
         atomic_fetch_add(&a->stats.runtime_writes, 1);
         if (rc && rc != NXC_ENOTFOUND && rc != NXC_ECONFLICT && rc != NXC_EINVALID) {
-            out = apply_failed(a, key, "delete", rc);
+            out = apply_failed(a, ev, key, "delete", rc);
             goto done;
         }
         removed = rc == NXC_OK;
@@ -993,6 +1041,7 @@ static outcome remote_release(agent *a, nxc_store_txn *txn, type_state *t, const
     rc = nxc_store_del(txn, key);
     if (rc)
         goto fail_store;
+    intent_untrack(a, key);
     atomic_fetch_add(&a->stats.released, 1);
     NXC_INFO("agent", "event=released-by-peer key=%s from=%s op=%s replica=%s", key, ev->origin,
              nxc_event_op_name(ev->op), removed ? "deleted" : "kept");
@@ -1249,7 +1298,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             wrote = atomic_load(&a->stats.runtime_writes) != writes;
             break;
         case ITEM_PUB_ACK:
-            publish_acked(a, item_txn, it->msg_id, it->ok);
+            publish_acked(a, item_txn, it->msg_id, it->ok, it->seq);
             rc = NXC_OK;
             break;
         case ITEM_RESYNC: rc = resync(a, item_txn, it->msg_id); break;

@@ -147,6 +147,7 @@ static int setup(agent *a)
         return nxc_error_set(NXC_ENOMEM, "out of memory");
     snprintf(a->stream, sizeof(a->stream), "NXC_%s", c->runtime_id);
 
+    pthread_mutex_init(&a->problems_mu, NULL);
     a->types = calloc(AGENT_MAX_TYPES, sizeof(*a->types));
     a->npeers = c->npeers;
     a->peers = calloc(c->npeers, sizeof(*a->peers));
@@ -228,6 +229,7 @@ static void teardown(agent *a)
     for (size_t i = 0; i < atomic_load(&a->ntypes); i++)
         nxc_strmap_free(a->types[i].seen);
     free(a->types);
+    intent_free(a);
     scope_free(a->scope);
     for (size_t i = 0; i < a->npeers; i++) {
         if (a->peers[i].started) {
@@ -383,10 +385,11 @@ int main(int argc, char **argv)
     if (!nreplay) {
         char subject[128];
 
-        /* peers that lost messages of our stream ask for everything again here */
-        snprintf(subject, sizeof(subject), "nxc.ctl.%s.resync", a.cfg->runtime_id);
-        if (nxc_bus_serve(a.bus, subject, publish_on_resync_request, &a) != NXC_OK)
-            NXC_WARN("agent", "event=resync-serve-failed err=\"%s\"", nxc_error_last());
+        /* peers ask here for everything again (they lost messages of our stream), and for
+         * how far they got in theirs (for ReplicationConfig status) */
+        snprintf(subject, sizeof(subject), "nxc.ctl.%s.*", a.cfg->runtime_id);
+        if (nxc_bus_serve(a.bus, subject, agent_on_control, &a) != NXC_OK)
+            NXC_WARN("agent", "event=control-serve-failed err=\"%s\"", nxc_error_last());
     }
     if (nreplay) {
         for (int waited = 0; !nxc_bus_connected(a.bus) && waited < 200 && !a.stop; waited++)

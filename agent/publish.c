@@ -320,7 +320,7 @@ void publish_sweep(agent *a)
     nxc_store_txn_abort(txn);
 }
 
-void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok)
+void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok, uint64_t seq)
 {
     inflight *fl = nxc_strmap_del(a->inflight, msg_id);
     const void *data;
@@ -336,6 +336,13 @@ void publish_acked(agent *a, nxc_store_txn *txn, const char *msg_id, int ok)
     if (fl && nxc_store_outbox_get(txn, fl->key, &data, &len) == NXC_OK && len > strlen(msg_id) &&
         strcmp((const char *)data, msg_id) == 0)
         nxc_store_outbox_del(txn, fl->key);
+    if (fl) {
+        char *hash = strrchr(fl->key, '#');
+
+        if (hash)
+            *hash = '\0';
+        intent_track_seq(a, fl->key, seq);
+    }
     free(fl);
 }
 
@@ -344,7 +351,6 @@ void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const c
     agent *a = ctx;
     item *it = item_new(ITEM_PUB_ACK, CLS_FREE);
 
-    (void)seq;
     if (!ok)
         NXC_WARN("publish", "event=publish-failed msg_id=%s reason=\"%s\"", msg_id,
                  reason ? reason : "");
@@ -352,6 +358,7 @@ void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const c
         return;
     it->msg_id = strdup(msg_id);
     it->ok = ok;
+    it->seq = seq;
     if (!it->msg_id || nxc_queue_post(a->queue, &it->q) != 0)
         item_free(it);
 }
@@ -369,9 +376,8 @@ void publish_on_conn(void *ctx, int up)
 }
 
 /* Called on a cnats thread for a peer's resync request: queue it for the loop. */
-void publish_on_resync_request(void *ctx, const void *data, size_t len, const char *reply)
+void publish_on_resync_request(agent *a, const void *data, size_t len, const char *reply)
 {
-    agent *a = ctx;
     item *it = item_new(ITEM_RESYNC, CLS_FREE);
     char peer[NXC_VV_ID_MAX + 1];
 

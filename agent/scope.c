@@ -146,8 +146,13 @@ static int parse_crd(const json_t *crd, scope_type *t)
     copy(t->kind, sizeof(t->kind), str_at(crd, "spec.names.kind"));
     t->namespaced = str_at(crd, "spec.scope") && strcmp(str_at(crd, "spec.scope"), "Namespaced") == 0;
     json_array_foreach (versions, i, v) {
-        if (json_is_true(json_object_get(v, "storage")) || !t->version[0])
+        if (json_is_true(json_object_get(v, "storage")) || !t->version[0]) {
+            const json_t *st = obj_at(v, "schema", "openAPIV3Schema", "properties");
+
             copy(t->version, sizeof(t->version), str_at(v, "name"));
+            st = obj_at(st, "status", "properties", "nexus");
+            t->nexus_status = obj_at(st, "properties", "remoteGeneration", NULL) != NULL;
+        }
     }
     if (!t->version[0])
         return nxc_error_set(NXC_EINVALID, "CRD %s has no version", name);

@@ -30,6 +30,7 @@ typedef struct scope_type {
     char resource[SCOPE_NAME_MAX];
     char kind[128];
     int namespaced;
+    int nexus_status; /* the schema has status.nexus.remoteGeneration */
     char **hierarchy; /* ancestor CRD names, root first (NULL when not a nexus node) */
     size_t nhierarchy;
 } scope_type;

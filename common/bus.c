@@ -802,8 +802,8 @@ static void on_ctl_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     (void)sub;
     if (cb_enter(b)) {
         if (b->on_request != NULL && natsMsg_GetReply(msg) != NULL)
-            b->on_request(b->request_ctx, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
-                          natsMsg_GetReply(msg));
+            b->on_request(b->request_ctx, natsMsg_GetSubject(msg), natsMsg_GetData(msg),
+                          (size_t)natsMsg_GetDataLength(msg), natsMsg_GetReply(msg));
         cb_leave(b);
     }
     natsMsg_Destroy(msg);

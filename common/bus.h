@@ -115,8 +115,10 @@ int nxc_bus_stream_limits(nxc_bus *b, const char *stream, int64_t *max_age_ms, i
  */
 /* Called on a cnats thread for each request; data is borrowed for the call; answer with
  * nxc_bus_respond(reply). */
-typedef void (*nxc_bus_request_fn)(void *ctx, const void *data, size_t len, const char *reply);
-/* Serves requests on subject (one subscription per bus; kept across reconnects). */
+typedef void (*nxc_bus_request_fn)(void *ctx, const char *subject, const void *data, size_t len,
+                                   const char *reply);
+/* Serves requests on subject, which may hold wildcards (one subscription per bus; kept
+ * across reconnects); fn gets the subject each request came on. */
 int nxc_bus_serve(nxc_bus *b, const char *subject, nxc_bus_request_fn fn, void *ctx);
 int nxc_bus_respond(nxc_bus *b, const char *reply, const void *data, size_t len);
 /* Sends a request and waits up to timeout_ms for the answer (*reply malloc'd, NUL-terminated;

@@ -201,8 +201,13 @@ void e2e_pair_up_saas_config(e2e_pair *out, const char *saas_yaml)
 
 void e2e_pair_up_on_demand(e2e_pair *out)
 {
+    e2e_pair_up_on_demand_crds(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS);
+}
+
+void e2e_pair_up_on_demand_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
+{
     on_demand = 1;
-    pair_up(out, NXC_TEST_EXAMPLE_CRDS, NXC_TEST_EXAMPLE_CRDS, 0, 0);
+    pair_up(out, saas_crds, edge_crds, 0, 0);
     on_demand = 0;
 }
 

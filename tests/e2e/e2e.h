@@ -52,6 +52,8 @@ void e2e_pair_up_saas_config(e2e_pair *p, const char *saas_yaml);
 /* Single-server topology, agents with no static types (replication on demand only), the
  * connector's CRDs (schemas/) installed in both runtimes. */
 void e2e_pair_up_on_demand(e2e_pair *p);
+/* The same, with each runtime's datamodel CRDs from its own directory. */
+void e2e_pair_up_on_demand_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds);
 /* The TCP port of rt's API server. */
 int e2e_apiserver_port(nxc_test_runtime *rt);
 /* As e2e_pair_up, with each runtime's CRDs from its own directory. */

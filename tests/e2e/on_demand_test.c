@@ -196,6 +196,24 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     cr_assert_eq(nxc_kube_get(edge->admin, &E2E_ROOT, NULL, "root-1", &obj), NXC_ENOTFOUND);
     cr_assert_eq(nxc_kube_get(edge->admin, &E2E_GNS, NULL, "gns-2", &obj), NXC_ENOTFOUND);
     wait_condition(saas, "subgraph", "Ready", "True", "Replicating");
+    wait_condition(saas, "subgraph", "Synced", "True", "Synced");
+    obj = e2e_get(saas, &RC, "subgraph");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "selected")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "synced")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "pending")), 0);
+    json_decref(obj);
+    /* the applied change is confirmed on the object itself: status.nexus follows its
+     * generation, and writing it is no replication event */
+    obj = e2e_get(saas, &FOO, "foo-1");
+    {
+        const char *path[] = {"status", "nexus", "remoteGeneration", NULL};
+
+        json_decref(e2e_wait_path(saas, &FOO, "foo-1", path,
+                                  json_copy(json_object_get(json_object_get(obj, "metadata"),
+                                                            "generation"))));
+    }
+    json_decref(obj);
+    e2e_expect_stream(&p, 0, 3);
     e2e_expect_stream(&p, 1, 0);
 
     /* a config naming another agent's peer is left alone, and says so */

@@ -84,6 +84,7 @@ Test(scope, datamodel_from_example_crds, .init = setup, .fini = teardown)
     cr_assert_str_eq(t->resource, "gnses");
     cr_assert_str_eq(t->version, "v1");
     cr_assert_eq(t->namespaced, 0);
+    cr_assert_eq(t->nexus_status, 1);
     cr_assert_eq(t->nhierarchy, 2);
     cr_assert_str_eq(t->hierarchy[0], "roots.root.tsm.tanzu.vmware.com");
     cr_assert_str_eq(t->hierarchy[1], "configs.config.tsm.tanzu.vmware.com");
