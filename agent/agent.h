@@ -101,6 +101,9 @@ typedef struct peer_state {
     atomic_int reachable;  /* the peer's stream answered recently */
     atomic_ullong pending; /* messages of the peer not yet delivered to us (lag) */
     peer_report report;    /* loop: the peer's last answer about our stream */
+    pthread_mutex_t wait_mu; /* guards waiting (the control thread reads it) */
+    uint64_t *waiting;       /* sequences of the peer's messages put back for a retry */
+    size_t nwaiting, capwaiting;
 } peer_state;
 
 typedef struct item {

@@ -2,8 +2,9 @@
  * control: requests peers send to this agent over core NATS, on nxc.ctl.<self>.<verb>:
  *   resync  — the peer lost messages of our stream: publish everything again;
  *   status  — body: the asking runtime's id. The answer tells how far this agent applied
- *             the asker's stream and what of it waits or failed here, so the asker can show
- *             it on its ReplicationConfigs:
+ *             the asker's stream (every message up to "applied" is done: a message waiting
+ *             for a retry holds it below) and what of it waits or failed here, so the asker
+ *             can show it on its ReplicationConfigs:
  *             {"runtime": self, "applied": seq,
  *              "problems": [{"kind": "type-not-installed"|"forbidden"|"rejected",
  *                            "what": type or object key, "message": text}]}
@@ -85,6 +86,18 @@ static void answer_status(agent *a, const char *asker, const char *reply)
         if (nxc_store_pos_get(txn, pos, &applied) != NXC_OK)
             applied = 0;
         nxc_store_txn_abort(txn);
+    }
+    /* a message put back for a retry holds the floor below it */
+    for (size_t i = 0; i < a->npeers; i++) {
+        peer_state *p = &a->peers[i];
+
+        if (strcmp(p->cfg->id, asker) != 0)
+            continue;
+        pthread_mutex_lock(&p->wait_mu);
+        for (size_t j = 0; j < p->nwaiting; j++)
+            if (p->waiting[j] <= applied)
+                applied = p->waiting[j] - 1;
+        pthread_mutex_unlock(&p->wait_mu);
     }
     pthread_mutex_lock(&a->problems_mu);
     for (size_t i = 0; probs && i < a->nproblems; i++) {

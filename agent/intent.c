@@ -543,15 +543,15 @@ static void tick_obj(void *ctx, const char *key, void *val)
     track_obj *o = val;
     int bad = 0;
 
-    if (o->waiting && confirmed(k->a, o->dests, o->seq)) {
+    if (o->waiting)
+        bad = rejected(k->a, key, o->dests); /* applied past it, but refused */
+    if (o->waiting && !bad && confirmed(k->a, o->dests, o->seq)) {
         o->waiting = 0;
         if (o->nexus && k->nnexus < NEXUS_WRITES) {
             snprintf(k->nexus[k->nnexus], 640, "%s", key);
             k->gens[k->nnexus++] = o->gen;
         }
     }
-    if (o->waiting && o->cfgs)
-        bad = rejected(k->a, key, o->dests);
     for (int i = 0; i < SLOTS; i++) {
         if (!(o->cfgs & ((uint64_t)1 << i)))
             continue;

@@ -1120,7 +1120,15 @@ static outcome handle_remote(agent *a, nxc_store_txn *txn, item *it)
     if (agent_apply_message(a, txn, nxc_bus_msg_data(it->msg), nxc_bus_msg_len(it->msg),
                             it->peer->cfg->id, nxc_bus_msg_seq(it->msg), &retry_ms))
         return retry_later(retry_ms);
-    rc = nxc_store_pos_put(txn, it->peer->position, nxc_bus_msg_seq(it->msg));
+    {
+        /* the highest sequence applied (a retried message may come after later ones) */
+        uint64_t seq = nxc_bus_msg_seq(it->msg), had = 0;
+
+        rc = nxc_store_pos_get(txn, it->peer->position, &had);
+        rc = (rc == NXC_OK || rc == NXC_ENOTFOUND)
+                 ? (seq > had ? nxc_store_pos_put(txn, it->peer->position, seq) : NXC_OK)
+                 : rc;
+    }
     return rc ? retry_later(1000) : (outcome){ACT_ACK, 0};
 }
 
@@ -1145,6 +1153,32 @@ static int handle_watch(agent *a, nxc_store_txn *txn, item *it)
     return local_upsert(a, txn, t, it->obj, NULL);
 }
 
+/* Keeps the set of a peer's messages that wait for a retry (for the floor we report). */
+static void note_waiting(peer_state *p, uint64_t seq, int waiting)
+{
+    size_t i;
+
+    pthread_mutex_lock(&p->wait_mu);
+    for (i = 0; i < p->nwaiting && p->waiting[i] != seq; i++)
+        ;
+    if (!waiting && i < p->nwaiting) {
+        p->waiting[i] = p->waiting[--p->nwaiting];
+    } else if (waiting && i == p->nwaiting) {
+        if (p->nwaiting == p->capwaiting) {
+            size_t cap = p->capwaiting ? p->capwaiting * 2 : 64;
+            uint64_t *grown = realloc(p->waiting, cap * sizeof(*grown));
+
+            if (grown) {
+                p->waiting = grown;
+                p->capwaiting = cap;
+            }
+        }
+        if (p->nwaiting < p->capwaiting)
+            p->waiting[p->nwaiting++] = seq;
+    }
+    pthread_mutex_unlock(&p->wait_mu);
+}
+
 /* Acks or naks the peer messages of a committed segment. */
 static void settle(item **items, const outcome *outs, size_t n)
 {
@@ -1153,6 +1187,7 @@ static void settle(item **items, const outcome *outs, size_t n)
 
         if (it->q.kind != ITEM_REMOTE)
             continue;
+        note_waiting(it->peer, nxc_bus_msg_seq(it->msg), outs[i].act != ACT_ACK);
         if (outs[i].act == ACT_ACK) {
             nxc_bus_msg_ack(it->msg);
         } else {

@@ -173,6 +173,7 @@ static int setup(agent *a)
         snprintf(p->durable, sizeof(p->durable), "nxc-%s", c->runtime_id);
         snprintf(p->filter, sizeof(p->filter), "nxc.%s.%s.>", p->cfg->id, c->runtime_id);
         snprintf(p->position, sizeof(p->position), "peer:%s", p->cfg->id);
+        pthread_mutex_init(&p->wait_mu, NULL);
     }
 
     memset(&bo, 0, sizeof(bo));
@@ -236,6 +237,10 @@ static void teardown(agent *a)
             pthread_mutex_destroy(&a->peers[i].mu);
             pthread_cond_destroy(&a->peers[i].done);
         }
+    }
+    for (size_t i = 0; a->peers && i < a->npeers; i++) {
+        pthread_mutex_destroy(&a->peers[i].wait_mu);
+        free(a->peers[i].waiting);
     }
     free(a->peers);
     if (a->inflight) {

@@ -1,0 +1,449 @@
+/*
+ * End-to-end: replication on demand through trouble. Edits made on both sides while the
+ * peer's agent is stopped (same plane: one winner on both sides, reported on the config;
+ * different planes: both kept), a delete made meanwhile; and on the peer a type that is not
+ * installed yet, a type the agent may not write (403), and an object the peer's schema
+ * rejects — none of which holds up the rest.
+ */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "err.h"
+#include "proc.h"
+#include "yaml.h"
+
+#define SCRIPT NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh"
+#define CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
+#define GNS_LABEL "gnses.gns.tsm.tanzu.vmware.com"
+#define ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
+
+static const nxc_kube_gvr FOO = {"gns.tsm.tanzu.vmware.com", "v1", "foos", 0};
+static const nxc_kube_gvr ACP = {"policypkg.tsm.tanzu.vmware.com", "v1", "accesscontrolpolicies",
+                                 0};
+static const nxc_kube_gvr RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
+static const nxc_kube_gvr CRD = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
+
+TestSuite(e2e_on_demand_fault, .fini = e2e_cleanup);
+
+static void create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
+{
+    cr_assert_not_null(obj);
+    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
+                 nxc_error_last());
+    json_decref(obj);
+}
+
+static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture,
+                 const char *name, json_t *labels)
+{
+    json_t *obj = nxc_test_fixture(fixture);
+
+    cr_assert_not_null(obj);
+    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
+    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
+    create(rt, gvr, obj);
+}
+
+static json_t *gns_labels(void)
+{
+    return json_pack("{s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config");
+}
+
+static json_t *child_labels(void)
+{
+    return json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config", GNS_LABEL,
+                     "gns-1");
+}
+
+static void foo(nxc_test_runtime *rt, const char *name, const char *password)
+{
+    create(rt, &FOO,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{s:s}}", "apiVersion", "gns.tsm.tanzu.vmware.com/v1",
+                     "kind", "Foo", "metadata", "name", name, "labels", child_labels(), "spec",
+                     "password", password));
+}
+
+static void subgraph_config(nxc_test_runtime *rt)
+{
+    create(rt, &RC,
+           json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:{s:s,s:s},s:s}}}}", "apiVersion",
+                     "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata",
+                     "name", "subgraph", "spec", "remoteEndpointGvk", "name", "edge", "source",
+                     "kind", "Object", "object", "objectType", "group",
+                     "config.tsm.tanzu.vmware.com", "kind", "Config", "name", "config"));
+}
+
+static json_t *config_status(nxc_test_runtime *rt)
+{
+    json_t *obj = e2e_get(rt, &RC, "subgraph");
+    json_t *st = json_incref(json_object_get(obj, "status"));
+
+    json_decref(obj);
+    return st;
+}
+
+struct cond_want {
+    nxc_test_runtime *rt;
+    const char *type, *status, *reason, *needle;
+};
+
+static int cond_reached(void *ctx)
+{
+    struct cond_want *w = ctx;
+    json_t *st = config_status(w->rt), *c;
+    size_t i;
+    int found = 0;
+
+    json_array_foreach (json_object_get(st, "conditions"), i, c) {
+        const char *ty = json_string_value(json_object_get(c, "type"));
+        const char *s = json_string_value(json_object_get(c, "status"));
+        const char *re = json_string_value(json_object_get(c, "reason"));
+        const char *msg = json_string_value(json_object_get(c, "message"));
+
+        if (ty && s && re && msg && !strcmp(ty, w->type) && !strcmp(s, w->status) &&
+            !strcmp(re, w->reason) && (!w->needle || strstr(msg, w->needle)))
+            found = 1;
+    }
+    json_decref(st);
+    return found;
+}
+
+static void wait_condition(nxc_test_runtime *rt, const char *type, const char *status,
+                           const char *reason, const char *needle)
+{
+    struct cond_want w = {rt, type, status, reason, needle};
+
+    if (nxc_test_poll(E2E_DEADLINE_MS, cond_reached, &w) != 0) {
+        json_t *st = config_status(rt);
+        char *text = json_dumps(st, JSON_INDENT(1));
+
+        cr_assert_fail("condition %s=%s (%s, \"%s\") not reached; status: %s", type, status,
+                       reason, needle ? needle : "", text ? text : "?");
+    }
+}
+
+static json_int_t port_of(nxc_test_runtime *rt, const char *name)
+{
+    json_t *obj = e2e_get(rt, &E2E_GNS, name);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(obj, "spec"), "port"));
+
+    json_decref(obj);
+    return v;
+}
+
+struct same_port {
+    e2e_pair *p;
+    const char *name;
+};
+
+static int ports_agree(void *ctx)
+{
+    struct same_port *s = ctx;
+
+    return port_of(s->p->rt[0], s->name) == port_of(s->p->rt[1], s->name);
+}
+
+static void set_temperature(nxc_test_runtime *rt, const char *name, int value)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        json_t *obj = e2e_get(rt, &E2E_GNS, name);
+        int rc;
+
+        json_t *st = json_object_get(obj, "status");
+
+        if (!json_is_object(st)) {
+            st = json_object();
+            json_object_set_new(obj, "status", st);
+        }
+        if (!json_is_object(json_object_get(st, "state")))
+            json_object_set_new(st, "state", json_object());
+        json_object_set_new(json_object_get(st, "state"), "temperature", json_integer(value));
+        json_object_set_new(json_object_get(st, "state"), "working", json_true());
+        rc = nxc_kube_update_status(rt->admin, &E2E_GNS, NULL, obj, NULL);
+        json_decref(obj);
+        if (rc == NXC_OK)
+            return;
+        cr_assert_eq(rc, NXC_ECONFLICT, "status of %s: %s", name, nxc_error_last());
+    }
+    cr_assert_fail("status of %s kept conflicting", name);
+}
+
+Test(e2e_on_demand_fault, edits_and_delete_while_the_peer_agent_is_stopped, .timeout = 300)
+{
+    e2e_pair p;
+    nxc_test_runtime *saas, *edge;
+    const char *temp[] = {"status", "state", "temperature", NULL};
+    struct same_port same = {&p, "gns-1"};
+    json_int_t winner;
+
+    e2e_pair_up_on_demand(&p);
+    saas = p.rt[0];
+    edge = p.rt[1];
+    node(saas, &E2E_CONFIG, "example/config.json", "config-1",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
+    node(saas, &E2E_GNS, "example/gns.json", "gns-1", gns_labels());
+    node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());
+    node(saas, &E2E_GNS, "example/gns.json", "gns-3", gns_labels());
+    subgraph_config(saas);
+    e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    e2e_wait_exists(edge, &E2E_GNS, "gns-2");
+    e2e_wait_exists(edge, &E2E_GNS, "gns-3");
+    wait_condition(saas, "Synced", "True", "Synced", NULL);
+
+    cr_assert_eq(nxc_test_agent_stop(p.agent[1]), 0);
+    /* the same plane on both sides: a conflict */
+    e2e_set_spec(saas, &E2E_GNS, "gns-1", "port", json_integer(1111));
+    e2e_set_spec(edge, &E2E_GNS, "gns-1", "port", json_integer(2222));
+    /* spec on one side, status on the other: no conflict, both kept */
+    e2e_set_spec(saas, &E2E_GNS, "gns-2", "port", json_integer(3333));
+    set_temperature(edge, "gns-2", 99);
+    /* a delete while the peer's agent is away */
+    cr_assert_eq(nxc_kube_delete(saas->admin, &E2E_GNS, NULL, "gns-3", NULL), 0);
+    cr_assert_eq(nxc_test_agent_restart(p.agent[1]), 0);
+
+    e2e_wait_gone(edge, &E2E_GNS, "gns-3");
+    e2e_wait_spec(edge, &E2E_GNS, "gns-2", "port", json_integer(3333));
+    json_decref(e2e_wait_path(saas, &E2E_GNS, "gns-2", temp, json_integer(99)));
+    json_decref(e2e_wait_path(edge, &E2E_GNS, "gns-2", temp, json_integer(99)));
+    cr_assert_eq(port_of(saas, "gns-2"), 3333);
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, ports_agree, &same), 0,
+                 "the two sides did not agree on gns-1");
+    winner = port_of(saas, "gns-1");
+    cr_assert(winner == 1111 || winner == 2222, "port %lld is neither edit", (long long)winner);
+    /* the conflict is reported on the config, naming the object; both agents counted it */
+    wait_condition(saas, "Conflict", "True", "ConcurrentEdit",
+                   "gns.tsm.tanzu.vmware.com/gnses//gns-1");
+    cr_assert_geq(nxc_test_agent_metric(p.agent[0], "nxc_conflicts_total"), 1);
+    cr_assert_geq(nxc_test_agent_metric(p.agent[1], "nxc_conflicts_total"), 1);
+    cr_assert_geq(nxc_test_agent_log_count(p.agent[0], "event=conflict-lost key=gns") +
+                      nxc_test_agent_log_count(p.agent[1], "event=conflict-lost key=gns"),
+                  1, "the losing content is logged");
+    wait_condition(saas, "Synced", "True", "Synced", NULL);
+    e2e_pair_down(&p);
+}
+
+/* A directory of links to every example CRD but those in skip (NULL-terminated). */
+static void crds_without(const char *dir, const char *const *skip)
+{
+    static const char *const files[] = {"config_config.yaml",
+                                        "config_domain.yaml",
+                                        "config_footypeabc.yaml",
+                                        "gns_barchild.yaml",
+                                        "gns_dns.yaml",
+                                        "gns_foo.yaml",
+                                        "gns_gns.yaml",
+                                        "gns_ignorechild.yaml",
+                                        "policypkg_accesscontrolpolicy.yaml",
+                                        "policypkg_acpconfig.yaml",
+                                        "policypkg_vmpolicy.yaml",
+                                        "root_root.yaml",
+                                        "servicegroup_svcgroup.yaml",
+                                        "servicegroup_svcgrouplinkinfo.yaml"};
+
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char from[PATH_MAX], to[2 * PATH_MAX];
+        int skipped = 0;
+
+        for (const char *const *s = skip; *s; s++)
+            skipped |= strcmp(*s, files[i]) == 0;
+        if (skipped)
+            continue;
+        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
+        snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+        cr_assert_eq(symlink(from, to), 0, "link %s", to);
+    }
+}
+
+/* dir/gns_foo.yaml: the example Foo whose password may be 4 characters at most. */
+static void strict_foo(const char *dir)
+{
+    static const char *const at = "              password:\n                type: string\n";
+    char path[PATH_MAX], *text, *hit;
+    FILE *f;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/gns_foo.yaml", NXC_TEST_EXAMPLE_CRDS);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = calloc(1, (size_t)n + 1);
+    cr_assert_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    hit = strstr(text, at);
+    cr_assert_not_null(hit, "the Foo CRD changed shape");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/gns_foo.yaml", dir);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%.*s%s                maxLength: 4\n%s", (int)(hit - text), text, at,
+            hit + strlen(at));
+    fclose(f);
+    free(text);
+}
+
+static void install(nxc_test_runtime *rt, const char *dir, const char *log)
+{
+    const char *argv[] = {SCRIPT, "install-crds", rt->dir, dir, NULL};
+
+    cr_assert_eq(nxc_test_run(argv, log, 120000), 0, "install failed; see %s", log);
+}
+
+struct exists {
+    nxc_test_runtime *rt;
+    const nxc_kube_gvr *gvr;
+    const char *name;
+};
+
+static int exists_now(void *ctx)
+{
+    struct exists *e = ctx;
+    json_t *obj = NULL;
+    int rc = nxc_kube_get(e->rt->admin, e->gvr, NULL, e->name, &obj);
+
+    json_decref(obj);
+    return rc == NXC_OK;
+}
+
+/* As e2e_wait_exists, with room for a retry that backs off (up to a minute). */
+static void wait_exists_long(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)
+{
+    struct exists e = {rt, gvr, name};
+
+    cr_assert_eq(nxc_test_poll(120000, exists_now, &e), 0, "%s/%s did not arrive", gvr->resource,
+                 name);
+}
+
+static int crd_served(void *ctx)
+{
+    json_t *list = NULL;
+    int rc = nxc_kube_request(((nxc_test_runtime *)ctx)->admin, "GET",
+                              "/apis/policypkg.tsm.tanzu.vmware.com/v1/accesscontrolpolicies",
+                              NULL, NULL, &list);
+
+    json_decref(list);
+    return rc == NXC_OK;
+}
+
+struct count_want {
+    nxc_test_runtime *rt;
+    const char *field;
+    json_int_t value;
+};
+
+static int count_is(void *ctx)
+{
+    struct count_want *w = ctx;
+    json_t *st = config_status(w->rt);
+    int ok = json_integer_value(json_object_get(st, w->field)) == w->value;
+
+    json_decref(st);
+    return ok;
+}
+
+static void wait_count(nxc_test_runtime *rt, const char *field, json_int_t value)
+{
+    struct count_want w = {rt, field, value};
+
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, count_is, &w), 0, "status.%s never became %lld",
+                 field, (long long)value);
+}
+
+static int rejected_seen(void *ctx)
+{
+    return nxc_test_agent_metric(ctx, "nxc_apply_errors_total") >= 1;
+}
+
+Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
+{
+    static const char *const skip[] = {"gns_foo.yaml", "policypkg_accesscontrolpolicy.yaml",
+                                       NULL};
+    e2e_pair p;
+    nxc_test_runtime *saas, *edge;
+    char *base = NULL, edge_crds[PATH_MAX], strict[PATH_MAX], acp_only[PATH_MAX],
+         log[PATH_MAX];
+    json_t *crd = NULL;
+
+    cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
+    snprintf(edge_crds, sizeof(edge_crds), "%s/edge", base);
+    snprintf(strict, sizeof(strict), "%s/strict-foo", base);
+    snprintf(acp_only, sizeof(acp_only), "%s/acp", base);
+    snprintf(log, sizeof(log), "%s/install.log", base);
+    crds_without(edge_crds, skip);
+    strict_foo(strict);
+    cr_assert_eq(mkdir(acp_only, 0700), 0);
+    {
+        char from[PATH_MAX], to[PATH_MAX + 64];
+
+        snprintf(from, sizeof(from), "%s/policypkg_accesscontrolpolicy.yaml",
+                 NXC_TEST_EXAMPLE_CRDS);
+        snprintf(to, sizeof(to), "%s/policypkg_accesscontrolpolicy.yaml", acp_only);
+        cr_assert_eq(symlink(from, to), 0);
+    }
+    e2e_pair_up_on_demand_crds(&p, NXC_TEST_EXAMPLE_CRDS, edge_crds);
+    saas = p.rt[0];
+    edge = p.rt[1];
+    /* on edge, the AccessControlPolicy type exists but the agent's role does not cover it */
+    cr_assert_eq(nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml",
+                                    &crd),
+                 0);
+    create(edge, &CRD, crd);
+    cr_assert_eq(nxc_test_poll(60000, crd_served, edge), 0);
+
+    node(saas, &E2E_CONFIG, "example/config.json", "config-1",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
+    node(saas, &E2E_GNS, "example/gns.json", "gns-1", gns_labels());
+    foo(saas, "foo-1", "abc");
+    foo(saas, "foo-2", "much-too-long");
+    create(saas, &ACP,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
+                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy",
+                     "metadata", "name", "acp-1", "labels", child_labels(), "spec"));
+    subgraph_config(saas);
+
+    /* what edge can take arrives; the config names the types that wait there */
+    e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
+    e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    wait_condition(saas, "Synced", "False", "PeerWaiting", "foos.gns.tsm.tanzu.vmware.com");
+    wait_condition(saas, "Synced", "False", "PeerWaiting",
+                   "accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
+    wait_count(saas, "selected", 5);
+    /* ... and nothing else is held up */
+    node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());
+    e2e_wait_exists(edge, &E2E_GNS, "gns-2");
+
+    /* the missing type is installed (with a stricter schema): what fits applies, with no
+     * restart; what edge rejects is counted there and reported on the config */
+    install(edge, strict, log);
+    wait_exists_long(edge, &FOO, "foo-1");
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, rejected_seen, p.agent[1]), 0,
+                 "the rejected object is not counted");
+    wait_count(saas, "failed", 1);
+    {
+        json_t *obj = NULL;
+
+        cr_assert_eq(nxc_kube_get(edge->admin, &FOO, NULL, "foo-2", &obj), NXC_ENOTFOUND);
+    }
+    /* a later change that fits goes through */
+    e2e_set_spec(saas, &FOO, "foo-2", "password", json_string("ok"));
+    e2e_wait_exists(edge, &FOO, "foo-2");
+    wait_count(saas, "failed", 0);
+
+    /* the agent may write the type now: the waiting object applies */
+    install(edge, acp_only, log);
+    wait_exists_long(edge, &ACP, "acp-1");
+    wait_condition(saas, "Synced", "True", "Synced", NULL);
+    wait_count(saas, "selected", 6);
+    wait_count(saas, "synced", 6);
+    e2e_pair_down(&p);
+    nxc_test_rmtree(base);
+    free(base);
+}
