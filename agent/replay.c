@@ -103,7 +103,9 @@ static int replay_stream(agent *a, const char *id, uint64_t from_seq, int64_t si
         if (rc)
             return rc;
         seq = nxc_bus_msg_seq(m);
-        if (!for_us(nxc_bus_msg_subject(m), id, a->cfg->runtime_id)) {
+        /* a peer's stream: what it sent to us; our own: everything (one copy per peer) */
+        if (strcmp(id, a->cfg->runtime_id) != 0 &&
+            !for_us(nxc_bus_msg_subject(m), id, a->cfg->runtime_id)) {
             nxc_bus_msg_free(m);
             seq++;
             continue;
