@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The local demo: two Nexus Runtimes ("saas" and "edge": etcd + kube-apiserver each, with the
-# example Nexus datamodel installed), one nats-server with JetStream, and two nexus-agent
-# processes replicating between them. It creates a Root -> Config -> Gns tree on saas, shows
-# it arriving on edge, changes it on edge and shows the change coming back to saas, then
-# keeps everything running so you can poke it, until Ctrl-C.
+# example Nexus datamodel and the connector's own CRDs installed), one nats-server with
+# JetStream, and two nexus-agent processes. It creates a Root -> Config -> Gns tree on saas,
+# asks for the sub-graph below the Config with a ReplicationConfig, shows it arriving on edge
+# (and the Root, which was not asked for, staying home), changes it on edge and shows the
+# change coming back to saas, then keeps everything running so you can poke it, until Ctrl-C.
 #
 #   tools/demo.sh           run the demo and keep it running (Ctrl-C stops everything)
 #   tools/demo.sh --once    run the demo, then stop everything and exit
@@ -58,20 +59,13 @@ mkdir -p "$work"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "starting two runtimes with the datamodel in $crds"
-"$here/runtime/start-runtime.sh" start "$work/runtime-saas" --crds "$crds"
-"$here/runtime/start-runtime.sh" start "$work/runtime-edge" --crds "$crds"
+say "starting two runtimes with the datamodel in $crds and the connector's CRDs"
+for id in saas edge; do
+    "$here/runtime/start-runtime.sh" start "$work/runtime-$id" --crds "$crds" --crds "$root/schemas"
+done
 say "starting nats-server with JetStream"
 "$here/runtime/start-nats.sh" start "$work/nats"
 . "$work/nats/env"
-
-types=""
-for f in "$crds"/*.yaml; do
-    group=$(sed -n 's/^  group: *//p' "$f" | head -1)
-    plural=$(sed -n 's/^    plural: *//p' "$f" | head -1)
-    [ -n "$group" ] && [ -n "$plural" ] && types="$types  - {group: $group, version: v1, resource: $plural}
-"
-done
 
 start_agent() { # ID PEER
     local id=$1 peer=$2
@@ -87,8 +81,6 @@ store:
   path: $work/agent-$id-store
 http:
   listen: 127.0.0.1:0
-replicate:
-$types
 YAML
     "$agent_bin" --config "$work/agent-$id.yaml" >"$work/agent-$id.log" 2>&1 &
     echo $! > "$work/agent-$id.pid"
@@ -115,18 +107,42 @@ wait_until() { # SECONDS DESCRIPTION COMMAND...
     done
 }
 
-say "creating a Root -> Config -> Gns tree on saas"
+say "creating a Root -> Config -> Gns tree on saas: nothing is replicated yet"
 for f in root config gns; do
     "${kc_saas[@]}" create -f "$root/tests/fixtures/example/$f.json"
 done
 
+say "asking for the sub-graph below Config \"config\" on edge (a ReplicationConfig on saas)"
+cat > "$work/replicationconfig.yaml" <<'YAML'
+apiVersion: connect.nexus.vmware.com/v1
+kind: ReplicationConfig
+metadata:
+  name: config-to-edge
+spec:
+  remoteEndpointGvk: {group: connect.nexus.vmware.com, kind: NexusEndpoint, name: edge}
+  deletionPolicy: Delete
+  source:
+    kind: Object
+    object:
+      objectType: {group: config.tsm.tanzu.vmware.com, kind: Config, version: v1}
+      name: config
+      hierarchy:
+        labels: [{key: roots.root.tsm.tanzu.vmware.com, value: default}]
+YAML
+sed 's/^/  /' "$work/replicationconfig.yaml"
+"${kc_saas[@]}" apply -f "$work/replicationconfig.yaml"
+
 say "waiting for it on edge"
 wait_until 60 "gns-1 on edge" "${kc_edge[@]}" get gnses gns-1
-"${kc_edge[@]}" get roots,configs,gnses -L nexus/display_name
+"${kc_edge[@]}" get configs,gnses -L nexus/display_name
+echo "root-1 was not asked for: $("${kc_edge[@]}" get roots 2>&1 | head -1)"
 echo
 echo "edge's gns-1 spec.annotations (integers kept digit for digit):"
 "${kc_edge[@]}" get gnses gns-1 -o jsonpath='{.spec.annotations}'
 echo
+wait_until 30 "the config to report Synced" bash -c \
+    "[ \"\$(${kc_saas[*]} get replicationconfigs config-to-edge -o jsonpath='{.status.conditions[?(@.type==\"Synced\")].status}')\" = True ]"
+"${kc_saas[@]}" get replicationconfigs
 
 say "changing config-1 on edge: spec.myStr0 = changed-on-edge"
 "${kc_edge[@]}" patch configs config-1 --type merge -p '{"spec":{"myStr0":"changed-on-edge"}}'
@@ -138,6 +154,11 @@ say "what the agents logged"
 grep -h 'event=\(local-change\|applied\)' "$work/agent-saas.log" "$work/agent-edge.log" | sort |
     sed 's/^/  /'
 
+if [ $once -eq 1 ]; then
+    echo
+    echo "The demo ran through; stopping everything (without --once it keeps running)."
+    exit 0
+fi
 cat <<TXT
 
 The demo is running. Try it (copy and paste):
@@ -148,15 +169,13 @@ The demo is running. Try it (copy and paste):
 
   kc-edge get gnses -w                                   # watch edge in another terminal
   kc-saas patch gnses gns-1 --type merge -p '{"spec":{"port":9}}'
-  kc-saas delete roots root-1                            # the delete reaches edge
+  kc-saas get replicationconfigs -o yaml                 # conditions and counts
+  kc-saas delete replicationconfigs config-to-edge       # policy Delete: edge's replicas go
   nats --server $NXC_NATS_URL stream ls                  # one stream per runtime
   nats --server $NXC_NATS_URL stream view NXC_saas       # headers show key, op, vectors
   tail -f $work/agent-saas.log $work/agent-edge.log
 
 TXT
-if [ $once -eq 1 ]; then
-    exit 0
-fi
 echo "Press Ctrl-C to stop everything."
 while kill -0 "$(cat "$work/agent-saas.pid")" 2>/dev/null &&
     kill -0 "$(cat "$work/agent-edge.pid")" 2>/dev/null; do

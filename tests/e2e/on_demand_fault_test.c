@@ -265,7 +265,7 @@ static void crds_without(const char *dir, const char *const *skip)
 static void strict_foo(const char *dir)
 {
     static const char *const at = "              password:\n                type: string\n";
-    char path[PATH_MAX], *text, *hit;
+    char path[PATH_MAX + 32], *text, *hit;
     FILE *f;
     long n;
 
