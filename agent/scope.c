@@ -393,11 +393,11 @@ static int selector_term(scope_config *c, const char *p, size_t n)
         char *sp = term;
         char *close = strrchr(term, ')');
 
-        while (*sp && !isspace((unsigned char)*sp))
+        while (sp < open && !isspace((unsigned char)*sp))
             sp++;
         l.key = trimmed(term, (size_t)(sp - term));
         op = trimmed(sp, (size_t)(open - sp));
-        if (!op || !close || close[1]) {
+        if (!op || !close || close < open || close[1]) {
             free(op);
             rc = NXC_EINVALID;
         } else {

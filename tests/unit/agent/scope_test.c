@@ -246,6 +246,10 @@ Test(scope, bad_specs_are_kept_with_a_reason_and_select_nothing, .init = setup, 
          "\"group\":\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Foo\"},\"sourceFilters\":{"
          "\"labelSelector\":\"a in b\"}}}",
          "spec.source.sourceFilters.labelSelector: cannot read \"a in b\""},
+        {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Type\",\"type\":{"
+         "\"group\":\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Foo\"},\"sourceFilters\":{"
+         "\"labelSelector\":\"a,(b) in c\"}}}",
+         "spec.source.sourceFilters.labelSelector: cannot read \"(b) in c\""},
         {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Object\",\"object\":{"
          "\"objectType\":{\"group\":\"g\",\"kind\":\"K\"},\"name\":\"n\",\"depth\":-1}}}",
          "spec.source.object.depth: must be 0 or more"},
