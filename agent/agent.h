@@ -79,10 +79,10 @@ typedef struct type_state {
 
 /* What a peer told about our changes (loop-owned, refreshed by the status tick). */
 typedef struct peer_report {
-    int ok;            /* the last request was answered */
-    int64_t at_ms;     /* ... at */
-    uint64_t applied;  /* our stream's sequence the peer applied up to */
-    json_t *problems;  /* [{kind, what, message}] */
+    int ok;           /* the last request was answered */
+    int64_t at_ms;    /* ... at */
+    uint64_t applied; /* our stream's sequence the peer applied up to */
+    json_t *problems; /* [{kind, what, message}] */
 } peer_report;
 
 /* One peer and its consumer thread. */
@@ -96,11 +96,11 @@ typedef struct peer_state {
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t done;   /* the loop finished the batch the thread posted */
-    int outstanding;       /* messages posted and not yet finished by the loop */
-    atomic_int reachable;  /* the peer's stream answered recently */
-    atomic_ullong pending; /* messages of the peer not yet delivered to us (lag) */
-    peer_report report;    /* loop: the peer's last answer about our stream */
+    pthread_cond_t done;     /* the loop finished the batch the thread posted */
+    int outstanding;         /* messages posted and not yet finished by the loop */
+    atomic_int reachable;    /* the peer's stream answered recently */
+    atomic_ullong pending;   /* messages of the peer not yet delivered to us (lag) */
+    peer_report report;      /* loop: the peer's last answer about our stream */
     pthread_mutex_t wait_mu; /* guards waiting (the control thread reads it) */
     uint64_t *waiting;       /* sequences of the peer's messages put back for a retry */
     size_t nwaiting, capwaiting;
@@ -166,13 +166,13 @@ typedef struct agent {
     int lock_fd;             /* flock on the store directory: one agent per store */
     atomic_int bus_up;       /* NATS connected */
 
-    type_state *types;      /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
-    atomic_size_t ntypes;   /* grows (loop only); other threads read it atomically */
-    scope *scope;           /* loop: the datamodel and the ReplicationConfigs */
-    int scope_dirty;        /* loop: configs or CRDs changed since the last rescan */
-    int rescan_phase;       /* loop, during a rescan: 1 publishes what is selected (parents'
-                               types first), 2 releases what is not (children's types first) */
-    int64_t status_due_ms;  /* loop: next ReplicationConfig status write */
+    type_state *types;     /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
+    atomic_size_t ntypes;  /* grows (loop only); other threads read it atomically */
+    scope *scope;          /* loop: the datamodel and the ReplicationConfigs */
+    int scope_dirty;       /* loop: configs or CRDs changed since the last rescan */
+    int rescan_phase;      /* loop, during a rescan: 1 publishes what is selected (parents'
+                              types first), 2 releases what is not (children's types first) */
+    int64_t status_due_ms; /* loop: next ReplicationConfig status write */
     peer_state *peers;
     size_t npeers;
 

@@ -61,9 +61,9 @@ void agent_problem_clear(agent *a, const char *origin, const char *type, const c
     pthread_mutex_lock(&a->problems_mu);
     for (size_t i = 0; i < a->nproblems;) {
         agent_problem *p = &a->problems[i];
-        int match = strcmp(p->origin, origin) == 0 &&
-                    (p->kind == PROBLEM_REJECTED ? strcmp(p->what, key) == 0
-                                                 : strcmp(p->what, type) == 0);
+        int match =
+            strcmp(p->origin, origin) == 0 &&
+            (p->kind == PROBLEM_REJECTED ? strcmp(p->what, key) == 0 : strcmp(p->what, type) == 0);
 
         if (match)
             *p = a->problems[--a->nproblems];
@@ -108,8 +108,8 @@ static void answer_status(agent *a, const char *asker, const char *reply)
                                                    "what", p->what, "message", p->message));
     }
     pthread_mutex_unlock(&a->problems_mu);
-    doc = json_pack("{s:s,s:I,s:o}", "runtime", a->cfg->runtime_id, "applied",
-                    (json_int_t)applied, "problems", probs ? probs : json_array());
+    doc = json_pack("{s:s,s:I,s:o}", "runtime", a->cfg->runtime_id, "applied", (json_int_t)applied,
+                    "problems", probs ? probs : json_array());
     text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text)
         nxc_bus_respond(a->bus, reply, text, strlen(text));
@@ -132,8 +132,8 @@ void agent_on_control(void *ctx, const char *subject, const void *data, size_t l
         return;
     }
     if (strcmp(verb, "status") == 0) {
-        snprintf(asker, sizeof(asker), "%.*s",
-                 (int)(len < sizeof(asker) ? len : sizeof(asker) - 1), (const char *)data);
+        snprintf(asker, sizeof(asker), "%.*s", (int)(len < sizeof(asker) ? len : sizeof(asker) - 1),
+                 (const char *)data);
         if (nxc_vv_id_valid(asker))
             answer_status(a, asker, reply);
         return;

@@ -77,7 +77,7 @@ int intent_watch(agent *a, item *it)
 int intent_list_end(agent *a, type_state *t)
 {
     size_t n = t->role == ROLE_CRDS ? scope_type_count(a->scope) : scope_config_count(a->scope);
-    char (*gone)[SCOPE_NAME_MAX] = n ? calloc(n, SCOPE_NAME_MAX) : NULL;
+    char(*gone)[SCOPE_NAME_MAX] = n ? calloc(n, SCOPE_NAME_MAX) : NULL;
     size_t ngone = 0;
     int changed;
 
@@ -500,8 +500,7 @@ static int confirmed(const agent *a, peer_mask dests, uint64_t seq)
     if (!seq || !dests)
         return 0;
     for (size_t i = 0; i < a->npeers && i < 32; i++)
-        if ((dests & PEER_BIT(i)) &&
-            (!a->peers[i].report.ok || a->peers[i].report.applied < seq))
+        if ((dests & PEER_BIT(i)) && (!a->peers[i].report.ok || a->peers[i].report.applied < seq))
             return 0;
     return 1;
 }
@@ -585,8 +584,7 @@ static void write_nexus(agent *a, const char *key, int64_t gen)
                      "remoteGeneration", (json_int_t)gen);
     if (body &&
         nxc_kube_request(a->kube, "PATCH", path, "application/merge-patch+json", body, NULL))
-        NXC_DEBUG("intent", "event=nexus-status-failed key=%s err=\"%s\"", key,
-                  nxc_error_last());
+        NXC_DEBUG("intent", "event=nexus-status-failed key=%s err=\"%s\"", key, nxc_error_last());
     json_decref(body);
 }
 
@@ -611,8 +609,8 @@ static json_t *condition(const json_t *old, const char *type, int ok, const char
 }
 
 /* Why a config replicates nothing ("" when it is usable here). */
-static void config_problem(agent *a, const scope_config *c, char *reason, size_t rlen,
-                           char *msg, size_t mlen)
+static void config_problem(agent *a, const scope_config *c, char *reason, size_t rlen, char *msg,
+                           size_t mlen)
 {
     *reason = *msg = '\0';
     if (c->error[0]) {
@@ -687,18 +685,18 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
     json_array_append_new(
-        conds, condition(old, "PeerReachable", reachable, reachable ? "Reachable" : "Unreachable",
-                         reachable ? "the peer answers" : "the peer does not answer (changes wait)",
-                         now));
+        conds,
+        condition(old, "PeerReachable", reachable, reachable ? "Reachable" : "Unreachable",
+                  reachable ? "the peer answers" : "the peer does not answer (changes wait)", now));
     if (synced) {
-        json_array_append_new(conds, condition(old, "Synced", 1, "Synced",
-                                               "every selected object is applied on the peer",
-                                               now));
+        json_array_append_new(conds,
+                              condition(old, "Synced", 1, "Synced",
+                                        "every selected object is applied on the peer", now));
     } else if (wait[0]) {
         json_array_append_new(conds, condition(old, "Synced", 0, "PeerWaiting", wait, now));
     } else if (fail) {
-        snprintf(msg, sizeof(msg), "%llu object(s) rejected by %.64s, last %.300s", fail,
-                 c->peer, n->failed_key[slot]);
+        snprintf(msg, sizeof(msg), "%llu object(s) rejected by %.64s, last %.300s", fail, c->peer,
+                 n->failed_key[slot]);
         json_array_append_new(conds, condition(old, "Synced", 0, "Rejected", msg, now));
     } else {
         snprintf(msg, sizeof(msg), "%llu change(s) not yet applied on the peer", pend);
@@ -709,8 +707,8 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
                  conf, tr->last_conflict[slot], tr->last_winner[slot]);
         json_array_append_new(conds, condition(old, "Conflict", 1, "ConcurrentEdit", msg, now));
     } else {
-        json_array_append_new(conds, condition(old, "Conflict", 0, "NoConflict",
-                                               "no concurrent edits", now));
+        json_array_append_new(
+            conds, condition(old, "Conflict", 0, "NoConflict", "no concurrent edits", now));
     }
     st = json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "conditions", conds, "observedGeneration",
                    (json_int_t)c->generation, "selected", (json_int_t)sel, "synced",

@@ -93,7 +93,6 @@ static void rec_set_meta(nxc_store_rec *r, const json_t *obj)
         snprintf(r->uid, sizeof(r->uid), "%s", uid);
 }
 
-
 static int get_rec(nxc_store_txn *txn, const char *key, nxc_store_rec **out, int *fresh)
 {
     int rc = nxc_store_get(txn, key, out);
@@ -188,8 +187,7 @@ static void set_dests(const agent *a, nxc_store_rec *r, peer_mask m)
 
         if (!(m & PEER_BIT(i)))
             continue;
-        n = snprintf(r->dests + o, sizeof(r->dests) - o, "%s%s", o ? "," : "",
-                     a->peers[i].cfg->id);
+        n = snprintf(r->dests + o, sizeof(r->dests) - o, "%s%s", o ? "," : "", a->peers[i].cfg->id);
         if (n < 0 || (size_t)n >= sizeof(r->dests) - o)
             break;
         o += (size_t)n;
@@ -233,8 +231,8 @@ static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key,
         intent_untrack(a, key);
     if (!rc) {
         atomic_fetch_add(&a->stats.released, 1);
-        NXC_INFO("agent", "event=released key=%s op=%s still_to=%s", key,
-                 nxc_event_op_name(ev.op), left ? r->dests : "-");
+        NXC_INFO("agent", "event=released key=%s op=%s still_to=%s", key, nxc_event_op_name(ev.op),
+                 left ? r->dests : "-");
     }
     nxc_event_clear(&ev);
     return rc;
@@ -295,8 +293,8 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         if (a->rescan_phase == 1)
             want |= sent; /* releases come in the second phase */
         newly = want & ~sent;
-        flags = del ? (r->flags | NXC_STORE_F_POLICY_DELETE)
-                    : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
+        flags =
+            del ? (r->flags | NXC_STORE_F_POLICY_DELETE) : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
         if (flags != r->flags || mask_of(a, r->dests) != (want & ~peer_bit(a, r->origin))) {
             r->flags = flags;
             set_dests(a, r, want & ~peer_bit(a, r->origin));
@@ -1077,8 +1075,8 @@ int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t l
     nxc_hlc_observe(&a->hlc, ev.hlc);
     t = agent_type_find(a, ev.group, ev.resource);
     if (t && t->role != ROLE_STATIC && t->role != ROLE_DYNAMIC) {
-        NXC_WARN("agent", "event=skip-control-type group=%s resource=%s name=%s from=%s",
-                 ev.group, ev.resource, ev.name, ev.origin);
+        NXC_WARN("agent", "event=skip-control-type group=%s resource=%s name=%s from=%s", ev.group,
+                 ev.resource, ev.name, ev.origin);
         goto done;
     }
     if (!t) {

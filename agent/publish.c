@@ -72,9 +72,10 @@ static void msg_id_for(const nxc_event *ev, const char *key, const char *salt, c
 
     nxc_codec_hash_hex(ev->plane[0].hash, h0);
     nxc_codec_hash_hex(ev->plane[1].hash, h1);
-    parts = json_pack("[s,s,s,s,s,s,s]", key, ev->op == NXC_EVENT_UPSERT   ? "u"
-                                      : ev->op == NXC_EVENT_DELETE ? "d"
-                                                                   : nxc_event_op_name(ev->op),
+    parts = json_pack("[s,s,s,s,s,s,s]", key,
+                      ev->op == NXC_EVENT_UPSERT   ? "u"
+                      : ev->op == NXC_EVENT_DELETE ? "d"
+                                                   : nxc_event_op_name(ev->op),
                       svv ? svv : "", tvv ? tvv : "", h0, h1, salt ? salt : "");
     free(svv);
     free(tvv);

@@ -144,7 +144,8 @@ static int parse_crd(const json_t *crd, scope_type *t)
     copy(t->group, sizeof(t->group), str_at(crd, "spec.group"));
     copy(t->resource, sizeof(t->resource), str_at(crd, "spec.names.plural"));
     copy(t->kind, sizeof(t->kind), str_at(crd, "spec.names.kind"));
-    t->namespaced = str_at(crd, "spec.scope") && strcmp(str_at(crd, "spec.scope"), "Namespaced") == 0;
+    t->namespaced =
+        str_at(crd, "spec.scope") && strcmp(str_at(crd, "spec.scope"), "Namespaced") == 0;
     json_array_foreach (versions, i, v) {
         if (json_is_true(json_object_get(v, "storage")) || !t->version[0]) {
             const json_t *st = obj_at(v, "schema", "openAPIV3Schema", "properties");

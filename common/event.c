@@ -164,9 +164,9 @@ static int pack_body(msgpack_packer *pk, const nxc_event *ev)
     int rc;
 
     if (msgpack_pack_map(pk, 7) || pack_key(pk, "v") || msgpack_pack_uint64(pk, FORMAT_VERSION) ||
-        pack_key(pk, "op") || pack_key(pk, nxc_event_op_name(ev->op)) ||
-        pack_key(pk, "origin") || pack_key(pk, ev->origin) || pack_key(pk, "hlc") ||
-        msgpack_pack_uint64(pk, ev->hlc) || pack_key(pk, "obj") || msgpack_pack_map(pk, OBJ_FIELDS))
+        pack_key(pk, "op") || pack_key(pk, nxc_event_op_name(ev->op)) || pack_key(pk, "origin") ||
+        pack_key(pk, ev->origin) || pack_key(pk, "hlc") || msgpack_pack_uint64(pk, ev->hlc) ||
+        pack_key(pk, "obj") || msgpack_pack_map(pk, OBJ_FIELDS))
         return NXC_ERROR;
     for (size_t i = 0; i < OBJ_FIELDS; i++) {
         if (pack_key(pk, obj_fields[i].key) || pack_key(pk, obj_str(ev, i)))

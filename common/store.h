@@ -39,12 +39,12 @@ typedef struct nxc_store_plane {
 
 typedef struct nxc_store_rec {
     nxc_store_plane plane[NXC_PLANE_COUNT];
-    char rv[64];                    /* last resourceVersion seen in the local runtime */
-    char uid[64];                   /* uid in the local runtime ("" when unknown) */
-    int tombstone;                  /* 1: deleted; the vectors are the delete's */
-    uint64_t tombstone_at;          /* wall-clock ms of the delete, for collection */
-    char origin[NXC_VV_ID_MAX + 1]; /* runtime where the object was first created */
-    uint32_t flags;                 /* NXC_STORE_F_* */
+    char rv[64];                     /* last resourceVersion seen in the local runtime */
+    char uid[64];                    /* uid in the local runtime ("" when unknown) */
+    int tombstone;                   /* 1: deleted; the vectors are the delete's */
+    uint64_t tombstone_at;           /* wall-clock ms of the delete, for collection */
+    char origin[NXC_VV_ID_MAX + 1];  /* runtime where the object was first created */
+    uint32_t flags;                  /* NXC_STORE_F_* */
     char dests[NXC_STORE_DESTS_MAX]; /* on-demand objects: the peers it was sent to,
                                         comma-separated ("" = every peer / none yet) */
 } nxc_store_rec;

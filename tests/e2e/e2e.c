@@ -135,8 +135,8 @@ static void pair_up(e2e_pair *out, const char *saas_crds, const char *edge_crds,
         unsetenv("NXC_RT_APISERVER_ARGS");
         if (on_demand) {
             char log[600];
-            const char *argv[] = {NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh",
-                                  "install-crds", rdir, NXC_SOURCE_DIR "/schemas", NULL};
+            const char *argv[] = {NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh", "install-crds",
+                                  rdir, NXC_SOURCE_DIR "/schemas", NULL};
 
             snprintf(log, sizeof(log), "%s/install-schemas.log", rdir);
             cr_assert_eq(nxc_test_run(argv, log, 120000), 0, "see %s", log);

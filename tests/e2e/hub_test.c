@@ -131,10 +131,10 @@ static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixt
 static json_t *subgraph(const char *name, const char *display, const char *peer)
 {
     return json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:{s:s,s:s},s:s}}}}", "apiVersion",
-                     "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata",
-                     "name", name, "spec", "remoteEndpointGvk", "name", peer, "source", "kind",
-                     "Object", "object", "objectType", "group", "config.tsm.tanzu.vmware.com",
-                     "kind", "Config", "name", display);
+                     "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata", "name",
+                     name, "spec", "remoteEndpointGvk", "name", peer, "source", "kind", "Object",
+                     "object", "objectType", "group", "config.tsm.tanzu.vmware.com", "kind",
+                     "Config", "name", display);
 }
 
 static uint64_t hub_last_seq(void)

@@ -73,10 +73,10 @@ static void subgraph_config(nxc_test_runtime *rt)
 {
     create(rt, &RC,
            json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:{s:s,s:s},s:s}}}}", "apiVersion",
-                     "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata",
-                     "name", "subgraph", "spec", "remoteEndpointGvk", "name", "edge", "source",
-                     "kind", "Object", "object", "objectType", "group",
-                     "config.tsm.tanzu.vmware.com", "kind", "Config", "name", "config"));
+                     "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata", "name",
+                     "subgraph", "spec", "remoteEndpointGvk", "name", "edge", "source", "kind",
+                     "Object", "object", "objectType", "group", "config.tsm.tanzu.vmware.com",
+                     "kind", "Config", "name", "config"));
 }
 
 static json_t *config_status(nxc_test_runtime *rt)
@@ -123,8 +123,8 @@ static void wait_condition(nxc_test_runtime *rt, const char *type, const char *s
         json_t *st = config_status(rt);
         char *text = json_dumps(st, JSON_INDENT(1));
 
-        cr_assert_fail("condition %s=%s (%s, \"%s\") not reached; status: %s", type, status,
-                       reason, needle ? needle : "", text ? text : "?");
+        cr_assert_fail("condition %s=%s (%s, \"%s\") not reached; status: %s", type, status, reason,
+                       needle ? needle : "", text ? text : "?");
     }
 }
 
@@ -326,8 +326,8 @@ static int crd_served(void *ctx)
 {
     json_t *list = NULL;
     int rc = nxc_kube_request(((nxc_test_runtime *)ctx)->admin, "GET",
-                              "/apis/policypkg.tsm.tanzu.vmware.com/v1/accesscontrolpolicies",
-                              NULL, NULL, &list);
+                              "/apis/policypkg.tsm.tanzu.vmware.com/v1/accesscontrolpolicies", NULL,
+                              NULL, &list);
 
     json_decref(list);
     return rc == NXC_OK;
@@ -364,12 +364,10 @@ static int rejected_seen(void *ctx)
 
 Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
 {
-    static const char *const skip[] = {"gns_foo.yaml", "policypkg_accesscontrolpolicy.yaml",
-                                       NULL};
+    static const char *const skip[] = {"gns_foo.yaml", "policypkg_accesscontrolpolicy.yaml", NULL};
     e2e_pair p;
     nxc_test_runtime *saas, *edge;
-    char *base = NULL, edge_crds[PATH_MAX], strict[PATH_MAX], acp_only[PATH_MAX],
-         log[PATH_MAX];
+    char *base = NULL, edge_crds[PATH_MAX], strict[PATH_MAX], acp_only[PATH_MAX], log[PATH_MAX];
     json_t *crd = NULL;
 
     cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
@@ -392,9 +390,8 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     saas = p.rt[0];
     edge = p.rt[1];
     /* on edge, the AccessControlPolicy type exists but the agent's role does not cover it */
-    cr_assert_eq(nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml",
-                                    &crd),
-                 0);
+    cr_assert_eq(
+        nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml", &crd), 0);
     create(edge, &CRD, crd);
     cr_assert_eq(nxc_test_poll(60000, crd_served, edge), 0);
 
@@ -405,8 +402,8 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     foo(saas, "foo-2", "much-too-long");
     create(saas, &ACP,
            json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
-                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy",
-                     "metadata", "name", "acp-1", "labels", child_labels(), "spec"));
+                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy", "metadata",
+                     "name", "acp-1", "labels", child_labels(), "spec"));
     subgraph_config(saas);
 
     /* what edge can take arrives; the config names the types that wait there */

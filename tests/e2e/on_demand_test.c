@@ -47,8 +47,8 @@ static void foo(nxc_test_runtime *rt, const char *name, json_t *labels)
 {
     create(rt, &FOO,
            json_pack("{s:s,s:s,s:{s:s,s:o},s:{s:s}}", "apiVersion", "gns.tsm.tanzu.vmware.com/v1",
-                     "kind", "Foo", "metadata", "name", name, "labels", labels, "spec",
-                     "password", "p-1"));
+                     "kind", "Foo", "metadata", "name", name, "labels", labels, "spec", "password",
+                     "p-1"));
 }
 
 static void set_labels(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
@@ -88,12 +88,12 @@ static json_t *config_object(void)
 
 static json_t *type_config(const char *name, const char *peer, const char *selector)
 {
-    json_t *rc = json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:s,s:s,s:s},s:{s:s}}}}",
-                           "apiVersion", "connect.nexus.vmware.com/v1", "kind",
-                           "ReplicationConfig", "metadata", "name", name, "spec",
-                           "remoteEndpointGvk", "name", peer, "source", "kind", "Type", "type",
-                           "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo", "version", "v1",
-                           "sourceFilters", "labelSelector", selector);
+    json_t *rc =
+        json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s},s:{s:s,s:{s:s,s:s,s:s},s:{s:s}}}}", "apiVersion",
+                  "connect.nexus.vmware.com/v1", "kind", "ReplicationConfig", "metadata", "name",
+                  name, "spec", "remoteEndpointGvk", "name", peer, "source", "kind", "Type", "type",
+                  "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo", "version", "v1",
+                  "sourceFilters", "labelSelector", selector);
 
     cr_assert_not_null(rc);
     return rc;
@@ -172,8 +172,8 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
          json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config",
                    "nexus/display_name", "gns"));
     node(saas, &E2E_GNS, "example/gns.json", "gns-2",
-         json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other",
-                   "nexus/display_name", "gns"));
+         json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other", "nexus/display_name",
+                   "gns"));
     foo(saas, "foo-1", under_gns("gns", "foo-1", NULL));
     e2e_set_spec(saas, &E2E_GNS, "gns-1", "fooGvk",
                  json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo",
@@ -198,7 +198,8 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     wait_condition(saas, "subgraph", "Ready", "True", "Replicating");
     wait_condition(saas, "subgraph", "Synced", "True", "Synced");
     obj = e2e_get(saas, &RC, "subgraph");
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "selected")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "selected")),
+                 3);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "synced")), 3);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "pending")), 0);
     json_decref(obj);
@@ -208,9 +209,9 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     {
         const char *path[] = {"status", "nexus", "remoteGeneration", NULL};
 
-        json_decref(e2e_wait_path(saas, &FOO, "foo-1", path,
-                                  json_copy(json_object_get(json_object_get(obj, "metadata"),
-                                                            "generation"))));
+        json_decref(e2e_wait_path(
+            saas, &FOO, "foo-1", path,
+            json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
     }
     json_decref(obj);
     e2e_expect_stream(&p, 0, 3);
@@ -234,8 +235,8 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
 
     /* labels move foo-2 out of the sub-graph: policy Delete removes its replica; saas keeps it */
     set_labels(saas, &FOO, "foo-2",
-               json_pack("{s:s,s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other",
-                         GNS_LABEL, "gns", "nexus/display_name", "foo-2"));
+               json_pack("{s:s,s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other", GNS_LABEL,
+                         "gns", "nexus/display_name", "foo-2"));
     e2e_wait_gone(edge, &FOO, "foo-2");
     json_decref(e2e_get(saas, &FOO, "foo-2"));
 

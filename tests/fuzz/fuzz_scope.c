@@ -13,12 +13,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *labels = json_pack("{s:s,s:s,s:s}", "nexus/display_name", "g1", "app", "web",
                                "configs.config.tsm.tanzu.vmware.com", "c1");
     scope *s = scope_new();
-    json_t *crd = json_loads(
-        "{\"metadata\":{\"name\":\"gnses.g\",\"annotations\":{\"nexus\":"
-        "\"{\\\"hierarchy\\\":[\\\"configs.config.tsm.tanzu.vmware.com\\\"]}\"}},"
-        "\"spec\":{\"group\":\"g\",\"names\":{\"plural\":\"gnses\",\"kind\":\"Gns\"},"
-        "\"scope\":\"Cluster\",\"versions\":[{\"name\":\"v1\",\"storage\":true}]}}",
-        0, NULL);
+    json_t *crd =
+        json_loads("{\"metadata\":{\"name\":\"gnses.g\",\"annotations\":{\"nexus\":"
+                   "\"{\\\"hierarchy\\\":[\\\"configs.config.tsm.tanzu.vmware.com\\\"]}\"}},"
+                   "\"spec\":{\"group\":\"g\",\"names\":{\"plural\":\"gnses\",\"kind\":\"Gns\"},"
+                   "\"scope\":\"Cluster\",\"versions\":[{\"name\":\"v1\",\"storage\":true}]}}",
+                   0, NULL);
     int changed;
 
     if (s && crd)

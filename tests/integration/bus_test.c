@@ -315,7 +315,8 @@ Test(bus, publishes_1000_async_all_acked_in_order, .timeout = 60)
     cr_assert_eq(stream_msgs(e.bus), N);
 
     /* What was stored reads back with its headers, in order. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "reader", NULL, 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "reader", NULL, 0, &c), 0, "%s",
+                 nxc_error_last());
     n = fetch_n(c, N, WAIT_MS, got);
     cr_assert_eq(n, N);
     for (int i = 0; i < N; i++) {
@@ -442,7 +443,8 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     }
     cr_assert_eq(nxc_bus_publish_flush(e.bus, WAIT_MS), 0);
 
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s",
+                 nxc_error_last());
     cr_assert_eq(fetch_n(c, 5, WAIT_MS, got), 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 1));
@@ -453,7 +455,8 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     nxc_bus_consumer_close(c);
 
     /* Reopened: the acked ones do not come back, the rest follow in order. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D1", NULL, 0, &c), 0, "%s",
+                 nxc_error_last());
     cr_assert_eq(fetch_n(c, 5, WAIT_MS, got), 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 6));
@@ -466,7 +469,8 @@ Test(bus, durable_consumer_fetches_in_order_and_resumes_after_acked, .timeout = 
     nxc_bus_consumer_close(c);
 
     /* A second durable with a start sequence sees only from there. */
-    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D2", NULL, 8, &c), 0, "%s", nxc_error_last());
+    cr_assert_eq(nxc_bus_consumer_open(e.bus, STREAM, "D2", NULL, 8, &c), 0, "%s",
+                 nxc_error_last());
     cr_assert_eq(fetch_n(c, 3, WAIT_MS, got), 3);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(nxc_bus_msg_seq(got[i]), (uint64_t)(i + 8));

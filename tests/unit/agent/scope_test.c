@@ -118,9 +118,9 @@ Test(scope, object_subgraph_membership, .init = setup, .fini = teardown)
                                "com\":\"c2\"}");
     json_t *child = labels("{\"nexus/display_name\":\"f\",\"configs.config.tsm.tanzu.vmware.com\":"
                            "\"c1\",\"gnses.gns.tsm.tanzu.vmware.com\":\"g1\"}");
-    json_t *grandchild = labels(
-        "{\"configs.config.tsm.tanzu.vmware.com\":\"c1\",\"gnses.gns.tsm.tanzu.vmware.com\":"
-        "\"g1\",\"accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com\":\"p\"}");
+    json_t *grandchild =
+        labels("{\"configs.config.tsm.tanzu.vmware.com\":\"c1\",\"gnses.gns.tsm.tanzu.vmware.com\":"
+               "\"g1\",\"accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com\":\"p\"}");
     json_t *moved = labels("{\"configs.config.tsm.tanzu.vmware.com\":\"c1\","
                            "\"gnses.gns.tsm.tanzu.vmware.com\":\"g2\"}");
 
@@ -129,11 +129,11 @@ Test(scope, object_subgraph_membership, .init = setup, .fini = teardown)
     cr_assert_eq(c->policy, SCOPE_ORPHAN);
     cr_assert_str_eq(c->peer, "b");
     /* the node itself, by display name */
-    cr_assert(scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "gnses", NULL, "hash1",
-                                   root_l));
+    cr_assert(
+        scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "gnses", NULL, "hash1", root_l));
     /* the same display name below another config node is another node */
-    cr_assert_not(scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "gnses", NULL, "hash2",
-                                       other_cfg));
+    cr_assert_not(
+        scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "gnses", NULL, "hash2", other_cfg));
     cr_assert(
         scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "foos", NULL, "hash3", child));
     cr_assert(scope_config_selects(sc, c, "policypkg.tsm.tanzu.vmware.com", "acpconfigs", NULL,
@@ -141,11 +141,12 @@ Test(scope, object_subgraph_membership, .init = setup, .fini = teardown)
     cr_assert_not(
         scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "foos", NULL, "hash5", moved));
     /* an ancestor is not in the sub-graph */
-    cr_assert_not(scope_config_selects(sc, c, "config.tsm.tanzu.vmware.com", "configs", NULL,
-                                       "c1", root_l));
-    cr_assert(scope_config_covers_type(sc, c, scope_type_by_crd(sc, "foos.gns.tsm.tanzu.vmware.com")));
-    cr_assert_not(scope_config_covers_type(sc, c,
-                                           scope_type_by_crd(sc, "configs.config.tsm.tanzu.vmware.com")));
+    cr_assert_not(
+        scope_config_selects(sc, c, "config.tsm.tanzu.vmware.com", "configs", NULL, "c1", root_l));
+    cr_assert(
+        scope_config_covers_type(sc, c, scope_type_by_crd(sc, "foos.gns.tsm.tanzu.vmware.com")));
+    cr_assert_not(scope_config_covers_type(
+        sc, c, scope_type_by_crd(sc, "configs.config.tsm.tanzu.vmware.com")));
     json_decref(root_l);
     json_decref(other_cfg);
     json_decref(child);
@@ -158,13 +159,14 @@ Test(scope, node_alone_and_depth, .init = setup, .fini = teardown)
     const scope_config *alone, *one;
     json_t *child = labels("{\"configs.config.tsm.tanzu.vmware.com\":\"c1\","
                            "\"gnses.gns.tsm.tanzu.vmware.com\":\"g1\"}");
-    json_t *grandchild = labels(
-        "{\"configs.config.tsm.tanzu.vmware.com\":\"c1\",\"gnses.gns.tsm.tanzu.vmware.com\":"
-        "\"g1\",\"accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com\":\"p\"}");
+    json_t *grandchild =
+        labels("{\"configs.config.tsm.tanzu.vmware.com\":\"c1\",\"gnses.gns.tsm.tanzu.vmware.com\":"
+               "\"g1\",\"accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com\":\"p\"}");
 
     {
         json_t *rc = json_loads(GNS_CFG, 0, NULL);
-        json_t *o = json_object_get(json_object_get(json_object_get(rc, "spec"), "source"), "object");
+        json_t *o =
+            json_object_get(json_object_get(json_object_get(rc, "spec"), "source"), "object");
 
         json_object_set_new(json_object_get(rc, "metadata"), "name", json_string("alone"));
         json_object_set_new(o, "hierarchical", json_false());
