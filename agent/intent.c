@@ -15,6 +15,7 @@
 #include "log.h"
 
 #define STATUS_EVERY_MS 2000
+#define RESCAN_RETRY_MS 5000
 
 static const char *name_of(const json_t *obj)
 {
@@ -183,7 +184,8 @@ static int rescan_type(agent *a, nxc_store_txn *txn, type_state *t)
     if (rc && rc != NXC_ENOMEM) {
         NXC_WARN("intent", "event=rescan-failed type=%s.%s err=\"%s\" action=retry",
                  t->gvr.resource, t->gvr.group, nxc_error_last());
-        a->scope_dirty = 1; /* again after the next batch */
+        a->scope_dirty = 1; /* again in a while */
+        a->rescan_after_ms = now_ms() + RESCAN_RETRY_MS;
         rc = NXC_OK;
     }
     return rc;

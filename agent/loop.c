@@ -1439,7 +1439,7 @@ int agent_loop(agent *a)
             item_free(items[i]);
         if (failed)
             break;
-        if (a->scope_dirty && intent_ready(a)) {
+        if (a->scope_dirty && intent_ready(a) && now_ms() >= a->rescan_after_ms) {
             if (intent_reconcile(a) != 0) {
                 failed = 1;
                 break;

@@ -8,7 +8,10 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e.h"
 #include "err.h"
@@ -187,6 +190,21 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_wait_exists(edge, &E2E_GNS, "gns-1");
     e2e_wait_exists(edge, &FOO, "foo-1");
     e2e_expect_stream(&p, 0, 3);
+    /* parents before children: the stream holds them in hierarchy order */
+    {
+        static const char *const keys[] = {"config.tsm.tanzu.vmware.com/configs//config-1",
+                                           "gns.tsm.tanzu.vmware.com/gnses//gns-1",
+                                           "gns.tsm.tanzu.vmware.com/foos//foo-1"};
+
+        for (uint64_t seq = 1; seq <= 3; seq++) {
+            nxc_bus_msg *m = NULL;
+
+            cr_assert_eq(nxc_bus_stream_get(p.bus[0], E2E_STREAMS[0], seq, &m), 0);
+            cr_assert_eq(nxc_bus_msg_seq(m), seq);
+            cr_assert_str_eq(nxc_bus_msg_header(m, "Nxc-Key"), keys[seq - 1]);
+            nxc_bus_msg_free(m);
+        }
+    }
     obj = e2e_get(edge, &E2E_GNS, "gns-1");
     cr_assert_str_eq(json_string_value(json_object_get(
                          json_object_get(json_object_get(obj, "spec"), "fooGvk"), "name")),
@@ -272,4 +290,51 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     }
     e2e_wait_spec(edge, &FOO, "foo-1", "password", json_string("from-edge"));
     e2e_pair_down(&p);
+}
+
+/* A CRD installed while the agents run is learned at once: the config already covering its
+ * place in the hierarchy replicates its objects, with no restart. */
+Test(e2e_on_demand, crd_added_while_running_is_picked_up, .timeout = 300)
+{
+    e2e_pair p;
+    char *base = NULL, without_foo[512], foo_only[512], log[600];
+    static const char *const files[] = {"config_config.yaml", "gns_gns.yaml", "root_root.yaml"};
+
+    cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
+    snprintf(without_foo, sizeof(without_foo), "%s/without-foo", base);
+    snprintf(foo_only, sizeof(foo_only), "%s/foo", base);
+    snprintf(log, sizeof(log), "%s/install.log", base);
+    cr_assert_eq(mkdir(without_foo, 0700), 0);
+    cr_assert_eq(mkdir(foo_only, 0700), 0);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char from[512], to[600];
+
+        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
+        snprintf(to, sizeof(to), "%s/%s", without_foo, files[i]);
+        cr_assert_eq(symlink(from, to), 0);
+    }
+    {
+        char to[600];
+
+        snprintf(to, sizeof(to), "%s/gns_foo.yaml", foo_only);
+        cr_assert_eq(symlink(NXC_TEST_EXAMPLE_CRDS "/gns_foo.yaml", to), 0);
+    }
+    e2e_pair_up_on_demand_crds(&p, without_foo, NXC_TEST_EXAMPLE_CRDS);
+    node(p.rt[0], &E2E_CONFIG, "example/config.json", "config-1",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
+    create(p.rt[0], &RC, config_object());
+    e2e_wait_exists(p.rt[1], &E2E_CONFIG, "config-1");
+
+    /* Foo arrives in saas's datamodel; a Foo below the config follows */
+    {
+        const char *argv[] = {NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh", "install-crds",
+                              p.rt[0]->dir, foo_only, NULL};
+
+        cr_assert_eq(nxc_test_run(argv, log, 120000), 0, "see %s", log);
+    }
+    foo(p.rt[0], "foo-9", under_gns("gns", "foo-9", NULL));
+    e2e_wait_exists(p.rt[1], &FOO, "foo-9");
+    e2e_pair_down(&p);
+    nxc_test_rmtree(base);
+    free(base);
 }
