@@ -166,13 +166,14 @@ typedef struct agent {
     int lock_fd;             /* flock on the store directory: one agent per store */
     atomic_int bus_up;       /* NATS connected */
 
-    type_state *types;     /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
-    atomic_size_t ntypes;  /* grows (loop only); other threads read it atomically */
-    scope *scope;          /* loop: the datamodel and the ReplicationConfigs */
-    int scope_dirty;       /* loop: configs or CRDs changed since the last rescan */
-    int rescan_phase;      /* loop, during a rescan: 1 publishes what is selected (parents'
-                              types first), 2 releases what is not (children's types first) */
-    int64_t status_due_ms; /* loop: next ReplicationConfig status write */
+    type_state *types;       /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
+    atomic_size_t ntypes;    /* grows (loop only); other threads read it atomically */
+    scope *scope;            /* loop: the datamodel and the ReplicationConfigs */
+    int scope_dirty;         /* loop: configs or CRDs changed since the last rescan */
+    int64_t rescan_after_ms; /* loop: a failed rescan is tried again after this */
+    int rescan_phase;        /* loop, during a rescan: 1 publishes what is selected (parents'
+                                types first), 2 releases what is not (children's types first) */
+    int64_t status_due_ms;   /* loop: next ReplicationConfig status write */
     peer_state *peers;
     size_t npeers;
 
