@@ -206,8 +206,10 @@ void e2e_pair_up_on_demand(e2e_pair *out)
 
 void e2e_pair_up_on_demand_crds(e2e_pair *out, const char *saas_crds, const char *edge_crds)
 {
+    const char *topology = getenv("NXC_E2E_TOPOLOGY");
+
     on_demand = 1;
-    pair_up(out, saas_crds, edge_crds, 0, 0);
+    pair_up(out, saas_crds, edge_crds, topology && strcmp(topology, "leaf") == 0, 0);
     on_demand = 0;
 }
 

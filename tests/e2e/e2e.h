@@ -49,8 +49,8 @@ void e2e_pair_up_leaf(e2e_pair *p);
 void e2e_pair_up_relayed(e2e_pair *p, int flags);
 /* Single-server topology with more config for saas's agent (top-level YAML sections). */
 void e2e_pair_up_saas_config(e2e_pair *p, const char *saas_yaml);
-/* Single-server topology, agents with no static types (replication on demand only), the
- * connector's CRDs (schemas/) installed in both runtimes. */
+/* Agents with no static types (replication on demand only), the connector's CRDs (schemas/)
+ * installed in both runtimes; the topology of $NXC_E2E_TOPOLOGY. */
 void e2e_pair_up_on_demand(e2e_pair *p);
 /* The same, with each runtime's datamodel CRDs from its own directory. */
 void e2e_pair_up_on_demand_crds(e2e_pair *p, const char *saas_crds, const char *edge_crds);
