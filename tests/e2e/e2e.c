@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
@@ -14,6 +15,8 @@
 const nxc_kube_gvr E2E_ROOT = {"root.tsm.tanzu.vmware.com", "v1", "roots", 0};
 const nxc_kube_gvr E2E_CONFIG = {"config.tsm.tanzu.vmware.com", "v1", "configs", 0};
 const nxc_kube_gvr E2E_GNS = {"gns.tsm.tanzu.vmware.com", "v1", "gnses", 0};
+const nxc_kube_gvr E2E_FOO = {"gns.tsm.tanzu.vmware.com", "v1", "foos", 0};
+const nxc_kube_gvr E2E_RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
 const char *const E2E_IDS[2] = {"saas", "edge"};
 const char *const E2E_STREAMS[2] = {"NXC_saas", "NXC_edge"};
 
@@ -345,6 +348,108 @@ json_t *e2e_create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fi
                  nxc_error_last());
     json_decref(obj);
     return out;
+}
+
+void e2e_create_obj(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
+{
+    cr_assert_not_null(obj);
+    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
+                 nxc_error_last());
+    json_decref(obj);
+}
+
+void e2e_node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture, const char *name,
+              json_t *labels)
+{
+    json_t *obj = nxc_test_fixture(fixture);
+
+    cr_assert_not_null(obj);
+    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
+    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
+    e2e_create_obj(rt, gvr, obj);
+}
+
+struct cond_want {
+    nxc_test_runtime *rt;
+    const char *config, *type, *status, *reason, *needle;
+};
+
+static json_t *config_status(nxc_test_runtime *rt, const char *config)
+{
+    json_t *obj = NULL, *st;
+
+    if (nxc_kube_get(rt->admin, &E2E_RC, NULL, config, &obj) != NXC_OK)
+        return NULL;
+    st = json_incref(json_object_get(obj, "status"));
+    json_decref(obj);
+    return st;
+}
+
+static int cond_reached(void *ctx)
+{
+    struct cond_want *w = ctx;
+    json_t *st = config_status(w->rt, w->config), *c;
+    size_t i;
+    int found = 0;
+
+    json_array_foreach (json_object_get(st, "conditions"), i, c) {
+        const char *ty = json_string_value(json_object_get(c, "type"));
+        const char *s = json_string_value(json_object_get(c, "status"));
+        const char *re = json_string_value(json_object_get(c, "reason"));
+        const char *msg = json_string_value(json_object_get(c, "message"));
+
+        if (ty && s && re && msg && !strcmp(ty, w->type) && !strcmp(s, w->status) &&
+            !strcmp(re, w->reason) && (!w->needle || strstr(msg, w->needle)))
+            found = 1;
+    }
+    json_decref(st);
+    return found;
+}
+
+void e2e_wait_condition(nxc_test_runtime *rt, const char *config, const char *type,
+                        const char *status, const char *reason, const char *needle)
+{
+    struct cond_want w = {rt, config, type, status, reason, needle};
+
+    if (nxc_test_poll(E2E_DEADLINE_MS, cond_reached, &w) != 0) {
+        json_t *st = config_status(rt, config);
+        char *text = st ? json_dumps(st, JSON_INDENT(1)) : NULL;
+
+        cr_assert_fail("%s: condition %s=%s (%s, \"%s\") not reached; status: %s", config, type,
+                       status, reason, needle ? needle : "", text ? text : "none");
+    }
+}
+
+void e2e_crd_dir(const char *dir, const char *const *skip, const char *const *only)
+{
+    static const char *const files[] = {"config_config.yaml",
+                                        "config_domain.yaml",
+                                        "config_footypeabc.yaml",
+                                        "gns_barchild.yaml",
+                                        "gns_dns.yaml",
+                                        "gns_foo.yaml",
+                                        "gns_gns.yaml",
+                                        "gns_ignorechild.yaml",
+                                        "policypkg_accesscontrolpolicy.yaml",
+                                        "policypkg_acpconfig.yaml",
+                                        "policypkg_vmpolicy.yaml",
+                                        "root_root.yaml",
+                                        "servicegroup_svcgroup.yaml",
+                                        "servicegroup_svcgrouplinkinfo.yaml"};
+
+    cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s", dir);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char from[1024], to[2048];
+        int named = 0;
+
+        for (const char *const *n = only ? only : skip; n && *n; n++)
+            named |= strcmp(*n, files[i]) == 0;
+        if (only ? !named : named)
+            continue;
+        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
+        snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+        cr_assert_eq(symlink(from, to), 0, "link %s", to);
+    }
 }
 
 json_t *e2e_get(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)

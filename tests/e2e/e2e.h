@@ -16,7 +16,12 @@
 
 #define E2E_DEADLINE_MS 30000
 
-extern const nxc_kube_gvr E2E_ROOT, E2E_CONFIG, E2E_GNS;
+extern const nxc_kube_gvr E2E_ROOT, E2E_CONFIG, E2E_GNS, E2E_FOO, E2E_RC;
+
+/* Hierarchy labels of the example datamodel. */
+#define E2E_ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
+#define E2E_CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
+#define E2E_GNS_LABEL "gnses.gns.tsm.tanzu.vmware.com"
 
 /*
  * Topology, from $NXC_E2E_TOPOLOGY: "single" (default) — both agents on one nats-server; or
@@ -73,6 +78,19 @@ void e2e_expect_stream(e2e_pair *p, int side, uint64_t want);
 void e2e_expect_quiet(e2e_pair *p, long window_ms);
 
 json_t *e2e_create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture);
+/* Creates obj (steals it) on rt. */
+void e2e_create_obj(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj);
+/* Creates a fixture under another name, with other labels (steals labels). */
+void e2e_node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture, const char *name,
+              json_t *labels);
+/* Waits until ReplicationConfig `config` on rt has a condition of that type, status and
+ * reason (and, needle not NULL, a message holding needle); on time-out the test fails with
+ * the config's status printed. */
+void e2e_wait_condition(nxc_test_runtime *rt, const char *config, const char *type,
+                        const char *status, const char *reason, const char *needle);
+/* Makes dir, holding links to example CRD files: those named in only (NULL-terminated) when
+ * only is not NULL, else every one but those named in skip (may be NULL). */
+void e2e_crd_dir(const char *dir, const char *const *skip, const char *const *only);
 json_t *e2e_get(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name);
 /* Sets spec.<field> = value (steals value) with a read-modify-write. */
 void e2e_set_spec(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,

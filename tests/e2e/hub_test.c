@@ -14,10 +14,11 @@
 #include "proc.h"
 
 #define SCRIPT NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh"
-#define CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
-#define ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
-
-static const nxc_kube_gvr RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
+#define CFG_LABEL E2E_CFG_LABEL
+#define ROOT_LABEL E2E_ROOT_LABEL
+#define RC E2E_RC
+#define create e2e_create_obj
+#define node e2e_node
 static const char *const IDS[3] = {"hub", "north", "south"};
 static const char *const PEERS[3] = {"north,south", "hub", "hub"};
 
@@ -106,25 +107,6 @@ static void trio_down(void)
     if (!getenv("NXC_TEST_KEEP"))
         nxc_test_rmtree(t.dir);
     free(t.dir);
-}
-
-static void create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
-{
-    cr_assert_not_null(obj);
-    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
-                 nxc_error_last());
-    json_decref(obj);
-}
-
-static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture,
-                 const char *name, json_t *labels)
-{
-    json_t *obj = nxc_test_fixture(fixture);
-
-    cr_assert_not_null(obj);
-    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
-    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
-    create(rt, gvr, obj);
 }
 
 /* A config replicating the sub-graph below Config `display` to `peer`. */

@@ -20,32 +20,10 @@
 /* A directory of links to every example CRD except `skip`, and one holding only `skip`. */
 static void split_crds(const char *base, const char *skip, char *rest, char *only, size_t len)
 {
-    static const char *const files[] = {"config_config.yaml",
-                                        "config_domain.yaml",
-                                        "config_footypeabc.yaml",
-                                        "gns_barchild.yaml",
-                                        "gns_dns.yaml",
-                                        "gns_foo.yaml",
-                                        "gns_gns.yaml",
-                                        "gns_ignorechild.yaml",
-                                        "policypkg_accesscontrolpolicy.yaml",
-                                        "policypkg_acpconfig.yaml",
-                                        "policypkg_vmpolicy.yaml",
-                                        "root_root.yaml",
-                                        "servicegroup_svcgroup.yaml",
-                                        "servicegroup_svcgrouplinkinfo.yaml"};
-
     snprintf(rest, len, "%s/crds-rest", base);
     snprintf(only, len, "%s/crds-only", base);
-    cr_assert_eq(mkdir(rest, 0700), 0);
-    cr_assert_eq(mkdir(only, 0700), 0);
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char from[PATH_MAX], to[2 * PATH_MAX + 64];
-
-        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
-        snprintf(to, sizeof(to), "%s/%s", strcmp(files[i], skip) == 0 ? only : rest, files[i]);
-        cr_assert_eq(symlink(from, to), 0, "link %s", to);
-    }
+    e2e_crd_dir(rest, (const char *const[]){skip, NULL}, NULL);
+    e2e_crd_dir(only, NULL, (const char *const[]){skip, NULL});
 }
 
 TestSuite(e2e_types, .fini = e2e_cleanup);

@@ -19,36 +19,19 @@
 #include "yaml.h"
 
 #define SCRIPT NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh"
-#define CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
-#define GNS_LABEL "gnses.gns.tsm.tanzu.vmware.com"
-#define ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
+#define CFG_LABEL E2E_CFG_LABEL
+#define GNS_LABEL E2E_GNS_LABEL
+#define ROOT_LABEL E2E_ROOT_LABEL
+#define FOO E2E_FOO
+#define RC E2E_RC
+#define create e2e_create_obj
+#define node e2e_node
 
-static const nxc_kube_gvr FOO = {"gns.tsm.tanzu.vmware.com", "v1", "foos", 0};
 static const nxc_kube_gvr ACP = {"policypkg.tsm.tanzu.vmware.com", "v1", "accesscontrolpolicies",
                                  0};
-static const nxc_kube_gvr RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
 static const nxc_kube_gvr CRD = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
 
 TestSuite(e2e_on_demand_fault, .fini = e2e_cleanup);
-
-static void create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
-{
-    cr_assert_not_null(obj);
-    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
-                 nxc_error_last());
-    json_decref(obj);
-}
-
-static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture,
-                 const char *name, json_t *labels)
-{
-    json_t *obj = nxc_test_fixture(fixture);
-
-    cr_assert_not_null(obj);
-    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
-    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
-    create(rt, gvr, obj);
-}
 
 static json_t *gns_labels(void)
 {
@@ -86,46 +69,6 @@ static json_t *config_status(nxc_test_runtime *rt)
 
     json_decref(obj);
     return st;
-}
-
-struct cond_want {
-    nxc_test_runtime *rt;
-    const char *type, *status, *reason, *needle;
-};
-
-static int cond_reached(void *ctx)
-{
-    struct cond_want *w = ctx;
-    json_t *st = config_status(w->rt), *c;
-    size_t i;
-    int found = 0;
-
-    json_array_foreach (json_object_get(st, "conditions"), i, c) {
-        const char *ty = json_string_value(json_object_get(c, "type"));
-        const char *s = json_string_value(json_object_get(c, "status"));
-        const char *re = json_string_value(json_object_get(c, "reason"));
-        const char *msg = json_string_value(json_object_get(c, "message"));
-
-        if (ty && s && re && msg && !strcmp(ty, w->type) && !strcmp(s, w->status) &&
-            !strcmp(re, w->reason) && (!w->needle || strstr(msg, w->needle)))
-            found = 1;
-    }
-    json_decref(st);
-    return found;
-}
-
-static void wait_condition(nxc_test_runtime *rt, const char *type, const char *status,
-                           const char *reason, const char *needle)
-{
-    struct cond_want w = {rt, type, status, reason, needle};
-
-    if (nxc_test_poll(E2E_DEADLINE_MS, cond_reached, &w) != 0) {
-        json_t *st = config_status(rt);
-        char *text = json_dumps(st, JSON_INDENT(1));
-
-        cr_assert_fail("condition %s=%s (%s, \"%s\") not reached; status: %s", type, status, reason,
-                       needle ? needle : "", text ? text : "?");
-    }
 }
 
 static json_int_t port_of(nxc_test_runtime *rt, const char *name)
@@ -194,7 +137,7 @@ Test(e2e_on_demand_fault, edits_and_delete_while_the_peer_agent_is_stopped, .tim
     e2e_wait_exists(edge, &E2E_GNS, "gns-1");
     e2e_wait_exists(edge, &E2E_GNS, "gns-2");
     e2e_wait_exists(edge, &E2E_GNS, "gns-3");
-    wait_condition(saas, "Synced", "True", "Synced", NULL);
+    e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
 
     cr_assert_eq(nxc_test_agent_stop(p.agent[1]), 0);
     /* the same plane on both sides: a conflict */
@@ -217,48 +160,15 @@ Test(e2e_on_demand_fault, edits_and_delete_while_the_peer_agent_is_stopped, .tim
     winner = port_of(saas, "gns-1");
     cr_assert(winner == 1111 || winner == 2222, "port %lld is neither edit", (long long)winner);
     /* the conflict is reported on the config, naming the object; both agents counted it */
-    wait_condition(saas, "Conflict", "True", "ConcurrentEdit",
-                   "gns.tsm.tanzu.vmware.com/gnses//gns-1");
+    e2e_wait_condition(saas, "subgraph", "Conflict", "True", "ConcurrentEdit",
+                       "gns.tsm.tanzu.vmware.com/gnses//gns-1");
     cr_assert_geq(nxc_test_agent_metric(p.agent[0], "nxc_conflicts_total"), 1);
     cr_assert_geq(nxc_test_agent_metric(p.agent[1], "nxc_conflicts_total"), 1);
     cr_assert_geq(nxc_test_agent_log_count(p.agent[0], "event=conflict-lost key=gns") +
                       nxc_test_agent_log_count(p.agent[1], "event=conflict-lost key=gns"),
                   1, "the losing content is logged");
-    wait_condition(saas, "Synced", "True", "Synced", NULL);
+    e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
     e2e_pair_down(&p);
-}
-
-/* A directory of links to every example CRD but those in skip (NULL-terminated). */
-static void crds_without(const char *dir, const char *const *skip)
-{
-    static const char *const files[] = {"config_config.yaml",
-                                        "config_domain.yaml",
-                                        "config_footypeabc.yaml",
-                                        "gns_barchild.yaml",
-                                        "gns_dns.yaml",
-                                        "gns_foo.yaml",
-                                        "gns_gns.yaml",
-                                        "gns_ignorechild.yaml",
-                                        "policypkg_accesscontrolpolicy.yaml",
-                                        "policypkg_acpconfig.yaml",
-                                        "policypkg_vmpolicy.yaml",
-                                        "root_root.yaml",
-                                        "servicegroup_svcgroup.yaml",
-                                        "servicegroup_svcgrouplinkinfo.yaml"};
-
-    cr_assert_eq(mkdir(dir, 0700), 0);
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char from[PATH_MAX], to[2 * PATH_MAX];
-        int skipped = 0;
-
-        for (const char *const *s = skip; *s; s++)
-            skipped |= strcmp(*s, files[i]) == 0;
-        if (skipped)
-            continue;
-        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
-        snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
-        cr_assert_eq(symlink(from, to), 0, "link %s", to);
-    }
 }
 
 /* dir/gns_foo.yaml: the example Foo whose password may be 4 characters at most. */
@@ -375,17 +285,9 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     snprintf(strict, sizeof(strict), "%s/strict-foo", base);
     snprintf(acp_only, sizeof(acp_only), "%s/acp", base);
     snprintf(log, sizeof(log), "%s/install.log", base);
-    crds_without(edge_crds, skip);
+    e2e_crd_dir(edge_crds, skip, NULL);
     strict_foo(strict);
-    cr_assert_eq(mkdir(acp_only, 0700), 0);
-    {
-        char from[PATH_MAX], to[PATH_MAX + 64];
-
-        snprintf(from, sizeof(from), "%s/policypkg_accesscontrolpolicy.yaml",
-                 NXC_TEST_EXAMPLE_CRDS);
-        snprintf(to, sizeof(to), "%s/policypkg_accesscontrolpolicy.yaml", acp_only);
-        cr_assert_eq(symlink(from, to), 0);
-    }
+    e2e_crd_dir(acp_only, NULL, (const char *const[]){"policypkg_accesscontrolpolicy.yaml", NULL});
     e2e_pair_up_on_demand_crds(&p, NXC_TEST_EXAMPLE_CRDS, edge_crds);
     saas = p.rt[0];
     edge = p.rt[1];
@@ -409,9 +311,10 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     /* what edge can take arrives; the config names the types that wait there */
     e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
     e2e_wait_exists(edge, &E2E_GNS, "gns-1");
-    wait_condition(saas, "Synced", "False", "PeerWaiting", "foos.gns.tsm.tanzu.vmware.com");
-    wait_condition(saas, "Synced", "False", "PeerWaiting",
-                   "accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
+    e2e_wait_condition(saas, "subgraph", "Synced", "False", "PeerWaiting",
+                       "foos.gns.tsm.tanzu.vmware.com");
+    e2e_wait_condition(saas, "subgraph", "Synced", "False", "PeerWaiting",
+                       "accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
     wait_count(saas, "selected", 5);
     /* ... and nothing else is held up */
     node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());
@@ -437,7 +340,7 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     /* the agent may write the type now: the waiting object applies */
     install(edge, acp_only, log);
     wait_exists_long(edge, &ACP, "acp-1");
-    wait_condition(saas, "Synced", "True", "Synced", NULL);
+    e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
     wait_count(saas, "selected", 6);
     wait_count(saas, "synced", 6);
     e2e_pair_down(&p);

@@ -17,34 +17,15 @@
 #include "err.h"
 #include "proc.h"
 
-static const nxc_kube_gvr FOO = {"gns.tsm.tanzu.vmware.com", "v1", "foos", 0};
-static const nxc_kube_gvr RC = {"connect.nexus.vmware.com", "v1", "replicationconfigs", 0};
-
-#define CFG_LABEL "configs.config.tsm.tanzu.vmware.com"
-#define GNS_LABEL "gnses.gns.tsm.tanzu.vmware.com"
-#define ROOT_LABEL "roots.root.tsm.tanzu.vmware.com"
+#define FOO E2E_FOO
+#define RC E2E_RC
+#define CFG_LABEL E2E_CFG_LABEL
+#define GNS_LABEL E2E_GNS_LABEL
+#define ROOT_LABEL E2E_ROOT_LABEL
+#define create e2e_create_obj
+#define node e2e_node
 
 TestSuite(e2e_on_demand, .fini = e2e_cleanup);
-
-static void create(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, json_t *obj)
-{
-    cr_assert_not_null(obj);
-    cr_assert_eq(nxc_kube_create(rt->admin, gvr, NULL, obj, NULL), 0, "create: %s",
-                 nxc_error_last());
-    json_decref(obj);
-}
-
-/* A fixture under another name, with other labels (steals labels). */
-static void node(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *fixture,
-                 const char *name, json_t *labels)
-{
-    json_t *obj = nxc_test_fixture(fixture);
-
-    cr_assert_not_null(obj);
-    json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(name));
-    json_object_set_new(json_object_get(obj, "metadata"), "labels", labels);
-    create(rt, gvr, obj);
-}
 
 static void foo(nxc_test_runtime *rt, const char *name, json_t *labels)
 {
@@ -117,42 +98,6 @@ static json_t *under_gns(const char *gns, const char *display, const char *app)
     return l;
 }
 
-struct cond_want {
-    nxc_test_runtime *rt;
-    const char *config, *type, *status, *reason;
-};
-
-static int cond_reached(void *ctx)
-{
-    struct cond_want *w = ctx;
-    json_t *obj = NULL, *c;
-    size_t i;
-    int found = 0;
-
-    if (nxc_kube_get(w->rt->admin, &RC, NULL, w->config, &obj) != NXC_OK)
-        return 0;
-    json_array_foreach (json_object_get(json_object_get(obj, "status"), "conditions"), i, c) {
-        const char *ty = json_string_value(json_object_get(c, "type"));
-        const char *st = json_string_value(json_object_get(c, "status"));
-        const char *re = json_string_value(json_object_get(c, "reason"));
-
-        if (ty && st && re && !strcmp(ty, w->type) && !strcmp(st, w->status) &&
-            !strcmp(re, w->reason))
-            found = 1;
-    }
-    json_decref(obj);
-    return found;
-}
-
-static void wait_condition(nxc_test_runtime *rt, const char *config, const char *type,
-                           const char *status, const char *reason)
-{
-    struct cond_want w = {rt, config, type, status, reason};
-
-    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, cond_reached, &w), 0,
-                 "%s: condition %s=%s (%s) not reached", config, type, status, reason);
-}
-
 Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
 {
     e2e_pair p;
@@ -213,8 +158,8 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     cr_assert_eq(nxc_kube_get(edge->admin, &E2E_CONFIG, NULL, "config-2", &obj), NXC_ENOTFOUND);
     cr_assert_eq(nxc_kube_get(edge->admin, &E2E_ROOT, NULL, "root-1", &obj), NXC_ENOTFOUND);
     cr_assert_eq(nxc_kube_get(edge->admin, &E2E_GNS, NULL, "gns-2", &obj), NXC_ENOTFOUND);
-    wait_condition(saas, "subgraph", "Ready", "True", "Replicating");
-    wait_condition(saas, "subgraph", "Synced", "True", "Synced");
+    e2e_wait_condition(saas, "subgraph", "Ready", "True", "Replicating", NULL);
+    e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
     obj = e2e_get(saas, &RC, "subgraph");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "selected")),
                  3);
@@ -237,7 +182,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
 
     /* a config naming another agent's peer is left alone, and says so */
     create(saas, &RC, type_config("elsewhere", "other-runtime", "app=web"));
-    wait_condition(saas, "elsewhere", "Ready", "False", "NotOurPeer");
+    e2e_wait_condition(saas, "elsewhere", "Ready", "False", "NotOurPeer", NULL);
 
     /* a node added later below the root is replicated */
     foo(saas, "foo-2", under_gns("gns", "foo-2", NULL));
@@ -262,7 +207,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
      * config removes the replicas only it covered, and foo-1 stays */
     set_labels(saas, &FOO, "foo-1", under_gns("gns", "foo-1", "web"));
     create(saas, &RC, type_config("foos", "edge", "app=web"));
-    wait_condition(saas, "foos", "Ready", "True", "Replicating");
+    e2e_wait_condition(saas, "foos", "Ready", "True", "Replicating", NULL);
     config_delete(saas, "subgraph");
     e2e_wait_gone(edge, &E2E_GNS, "gns-1");
     e2e_wait_gone(edge, &E2E_CONFIG, "config-1");
@@ -298,27 +243,15 @@ Test(e2e_on_demand, crd_added_while_running_is_picked_up, .timeout = 300)
 {
     e2e_pair p;
     char *base = NULL, without_foo[512], foo_only[512], log[600];
-    static const char *const files[] = {"config_config.yaml", "gns_gns.yaml", "root_root.yaml"};
+    static const char *const files[] = {"config_config.yaml", "gns_gns.yaml", "root_root.yaml",
+                                        NULL};
 
     cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
     snprintf(without_foo, sizeof(without_foo), "%s/without-foo", base);
     snprintf(foo_only, sizeof(foo_only), "%s/foo", base);
     snprintf(log, sizeof(log), "%s/install.log", base);
-    cr_assert_eq(mkdir(without_foo, 0700), 0);
-    cr_assert_eq(mkdir(foo_only, 0700), 0);
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char from[512], to[600];
-
-        snprintf(from, sizeof(from), "%s/%s", NXC_TEST_EXAMPLE_CRDS, files[i]);
-        snprintf(to, sizeof(to), "%s/%s", without_foo, files[i]);
-        cr_assert_eq(symlink(from, to), 0);
-    }
-    {
-        char to[600];
-
-        snprintf(to, sizeof(to), "%s/gns_foo.yaml", foo_only);
-        cr_assert_eq(symlink(NXC_TEST_EXAMPLE_CRDS "/gns_foo.yaml", to), 0);
-    }
+    e2e_crd_dir(without_foo, NULL, files);
+    e2e_crd_dir(foo_only, NULL, (const char *const[]){"gns_foo.yaml", NULL});
     e2e_pair_up_on_demand_crds(&p, without_foo, NXC_TEST_EXAMPLE_CRDS);
     node(p.rt[0], &E2E_CONFIG, "example/config.json", "config-1",
          json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
