@@ -215,6 +215,8 @@ peer_mask intent_wants(agent *a, const type_state *t, const json_t *obj, int *po
 void intent_track(agent *a, const type_state *t, const json_t *obj, const char *key,
                   peer_mask dests, int published);
 void intent_track_seq(agent *a, const char *key, uint64_t seq);
+/* A peer's change was written here (written: the object now): status.nexus follows it. */
+void intent_track_applied(agent *a, const type_state *t, const json_t *written, const char *key);
 void intent_untrack(agent *a, const char *key);
 void intent_conflict(agent *a, const char *key, const char *winner);
 void intent_free(agent *a);

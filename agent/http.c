@@ -172,6 +172,12 @@ struct http_server *http_start(agent *a, const char *listen)
         free(h);
         return NULL;
     }
+    {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+
+        NXC_INFO("http", "event=listening addr=%s:%u paths=/healthz,/readyz,/metrics",
+                 *host ? host : "0.0.0.0", info ? (unsigned)info->port : (unsigned)port);
+    }
     return h;
 }
 

@@ -285,6 +285,8 @@ typedef struct track_obj {
     int64_t gen;     /* metadata.generation of the last published change */
     int waiting;     /* a published change the peers have not confirmed yet */
     int nexus;       /* its type has status.nexus */
+    int64_t applied; /* generation after a peer's change was written here (0: none due) */
+    int64_t written; /* generation last written to status.nexus */
 } track_obj;
 
 struct intent_track {
@@ -391,6 +393,28 @@ void intent_track(agent *a, const type_state *t, const json_t *obj, const char *
         o->waiting = 1;
         o->seq = 0;
     }
+}
+
+void intent_track_applied(agent *a, const type_state *t, const json_t *written, const char *key)
+{
+    struct intent_track *tr = tracker(a);
+    const scope_type *st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
+    const json_t *gen = json_object_get(json_object_get(written, "metadata"), "generation");
+    track_obj *o;
+    int found;
+
+    if (!tr || !st || !st->nexus_status || !json_is_integer(gen))
+        return;
+    o = nxc_strmap_get(tr->objs, key, &found);
+    if (!found) {
+        o = calloc(1, sizeof(*o));
+        if (!o || nxc_strmap_put(tr->objs, key, o) != 0) {
+            free(o);
+            return;
+        }
+    }
+    o->nexus = 1;
+    o->applied = (int64_t)json_integer_value(gen);
 }
 
 void intent_track_seq(agent *a, const char *key, uint64_t seq)
@@ -546,11 +570,20 @@ static void tick_obj(void *ctx, const char *key, void *val)
 
     if (o->waiting)
         bad = rejected(k->a, key, o->dests); /* applied past it, but refused */
-    if (o->waiting && !bad && confirmed(k->a, o->dests, o->seq)) {
+    if (o->waiting && !bad && confirmed(k->a, o->dests, o->seq))
         o->waiting = 0;
-        if (o->nexus && k->nnexus < NEXUS_WRITES) {
+    /* status.nexus: the generation both sides hold — a change of ours the peers confirmed,
+     * or a peer's change written here — never an older one */
+    if (o->nexus && k->nnexus < NEXUS_WRITES) {
+        int64_t due = o->applied > o->written ? o->applied : 0;
+
+        if (!o->waiting && o->gen > o->written && o->gen > due)
+            due = o->gen;
+        if (due) {
             snprintf(k->nexus[k->nnexus], 640, "%s", key);
-            k->gens[k->nnexus++] = o->gen;
+            k->gens[k->nnexus++] = due;
+            o->written = due;
+            o->applied = 0;
         }
     }
     for (int i = 0; i < SLOTS; i++) {
@@ -682,7 +715,7 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     ready = reason[0] == '\0';
     reachable = p && p->report.ok && atomic_load(&a->bus_up);
     peer_waiting(p, wait, sizeof(wait));
-    synced = ready && reachable && pend == 0 && fail == 0 && !wait[0];
+    synced = ready && reachable && slot >= 0 && pend == 0 && fail == 0 && !wait[0];
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
@@ -694,6 +727,19 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
         json_array_append_new(conds,
                               condition(old, "Synced", 1, "Synced",
                                         "every selected object is applied on the peer", now));
+    } else if (!ready) {
+        json_array_append_new(conds, condition(old, "Synced", 0, "NotReady",
+                                               "nothing is replicated (see Ready)", now));
+    } else if (!reachable) {
+        json_array_append_new(conds, condition(old, "Synced", 0, "PeerUnreachable",
+                                               "the peer does not answer: changes wait on the "
+                                               "stream",
+                                               now));
+    } else if (slot < 0) {
+        json_array_append_new(conds, condition(old, "Synced", 0, "NotCounted",
+                                               "more than 64 configs: this one is replicated "
+                                               "but not counted",
+                                               now));
     } else if (wait[0]) {
         json_array_append_new(conds, condition(old, "Synced", 0, "PeerWaiting", wait, now));
     } else if (fail) {

@@ -223,10 +223,12 @@ static int release(agent *a, nxc_store_txn *txn, type_state *t, const char *key,
     if (!rc)
         rc = publish_event(a, txn, &ev, key, gone);
     set_dests(a, r, left);
-    /* the record goes with the last peer; a replica's stays (its origin still holds it) */
+    /* ours and sent nowhere now: marked, not forgotten — selected again, it goes out with
+     * newer vectors (a resend of the old version would be a duplicate to JetStream) */
+    if (!left && strcmp(r->origin, a->cfg->runtime_id) == 0)
+        r->flags |= NXC_STORE_F_RELEASED;
     if (!rc)
-        rc = (left || strcmp(r->origin, a->cfg->runtime_id) != 0) ? nxc_store_put(txn, key, r)
-                                                                  : nxc_store_del(txn, key);
+        rc = nxc_store_put(txn, key, r);
     if (!rc && !left)
         intent_untrack(a, key);
     if (!rc) {
@@ -258,7 +260,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     unsigned changed = 0;
     peer_mask want = all_peers(a), newly = 0;
     uint32_t flags;
-    int fresh, rc;
+    int fresh, rc, revived = 0;
 
     memset(&ev, 0, sizeof(ev));
     if (changed_out)
@@ -272,7 +274,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
     if (rc)
         return rc;
     if (t->role == ROLE_DYNAMIC) {
-        int del = 0, live = !fresh && !r->tombstone;
+        int del = 0, live = !fresh && !r->tombstone && !(r->flags & NXC_STORE_F_RELEASED);
         peer_mask sent = live ? sent_to(a, t, r) : 0, gone;
 
         want = intent_wants(a, t, obj, &del);
@@ -293,8 +295,10 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
         if (a->rescan_phase == 1)
             want |= sent; /* releases come in the second phase */
         newly = want & ~sent;
-        flags =
-            del ? (r->flags | NXC_STORE_F_POLICY_DELETE) : (r->flags & ~NXC_STORE_F_POLICY_DELETE);
+        revived = !fresh && (r->flags & NXC_STORE_F_RELEASED);
+        flags = (del ? (r->flags | NXC_STORE_F_POLICY_DELETE)
+                     : (r->flags & ~NXC_STORE_F_POLICY_DELETE)) &
+                ~NXC_STORE_F_RELEASED;
         if (flags != r->flags || mask_of(a, r->dests) != (want & ~peer_bit(a, r->origin))) {
             r->flags = flags;
             set_dests(a, r, want & ~peer_bit(a, r->origin));
@@ -316,7 +320,7 @@ static int local_upsert(agent *a, nxc_store_txn *txn, type_state *t, json_t *obj
             rc = nxc_codec_hash(content[p], hash[p]);
         if (rc)
             goto out;
-        if (fresh || r->tombstone || !r->plane[p].has_hash ||
+        if (fresh || r->tombstone || revived || !r->plane[p].has_hash ||
             memcmp(hash[p], r->plane[p].hash, NXC_CODEC_HASH_LEN) != 0)
             changed |= 1u << p;
     }
@@ -425,6 +429,7 @@ static int local_delete(agent *a, nxc_store_txn *txn, type_state *t, const char 
         return rc;
     if (r->tombstone) { /* the echo of a delete we applied */
         atomic_fetch_add(&a->stats.echoes, 1);
+        intent_untrack(a, key);
         goto out;
     }
     ev.hlc = nxc_hlc_now(&a->hlc);
@@ -854,6 +859,11 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
             continue;
         }
         take = decide_upsert(a, ev, r, key, &conc);
+        if (fresh && cur && take)
+            NXC_WARN("agent",
+                     "event=adopted key=%s from=%s reason=\"an object of that name existed here, "
+                     "not replicated; the peer's version replaces it\"",
+                     key, ev->origin);
         for (int p = 0; cur && p < NXC_PLANE_COUNT; p++) {
             json_t *mine = NULL;
 
@@ -913,6 +923,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
 
         atomic_fetch_add(&a->stats.applied, 1);
         problem_clear(a, ev, key);
+        intent_track_applied(a, t, written, key);
         NXC_INFO("agent", "event=applied op=%s key=%s from=%s planes=%s spec_vv=%s status_vv=%s",
                  created ? "create" : "update", key, ev->origin, plane_names(take), svv ? svv : "",
                  tvv ? tvv : "");
@@ -995,6 +1006,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
     if (del) {
         atomic_fetch_add(&a->stats.applied, 1);
         problem_clear(a, ev, key);
+        intent_untrack(a, key);
         NXC_INFO("agent", "event=applied op=delete key=%s from=%s", key, ev->origin);
     }
     goto done;

@@ -414,6 +414,8 @@ static int selector_term(scope_config *c, const char *p, size_t n)
                 rc = add_value(&l, q, (size_t)(e - q));
                 q = e + 1;
             }
+            if (!rc && l.nvalues == 0)
+                rc = NXC_EINVALID; /* "k in ()": an empty set is no selector */
         }
     } else {
         l.op = SEL_EXISTS;
@@ -476,8 +478,13 @@ static int parse_pairs(scope_config *c, const json_t *arr, const char *where)
     json_array_foreach (arr, i, e) {
         const char *k = str_at(e, "key"), *v = str_at(e, "value");
 
-        if (!k || !v || !valid_key(k)) {
+        if (!k || !v) {
             snprintf(c->error, sizeof(c->error), "%s[%zu]: needs a key and a value", where, i);
+            return NXC_EINVALID;
+        }
+        if (!valid_key(k)) {
+            snprintf(c->error, sizeof(c->error), "%s[%zu].key: '%.64s' is not a label key", where,
+                     i, k);
             return NXC_EINVALID;
         }
         if (pair(c, k, v))

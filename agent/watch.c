@@ -165,7 +165,7 @@ static void *watch_main(void *arg)
                 continue; /* the server ended the stream: resume */
             }
             if (rc == NXC_EAGAIN) {
-                NXC_WARN("watch", "event=watch-silent type=%s.%s action=restart", t->gvr.resource,
+                NXC_INFO("watch", "event=watch-silent type=%s.%s action=restart", t->gvr.resource,
                          t->gvr.group);
                 continue;
             }

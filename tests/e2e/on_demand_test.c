@@ -195,6 +195,16 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_expect_stream(&p, 1, 1);
     e2e_expect_quiet(&p, 1500);
     cr_assert_eq(e2e_last_seq(&p, 0), 4, "the applied edit came back as a message");
+    /* on saas the applied edit raised the generation; status.nexus follows it */
+    obj = e2e_get(saas, &FOO, "foo-1");
+    {
+        const char *path[] = {"status", "nexus", "remoteGeneration", NULL};
+
+        json_decref(e2e_wait_path(
+            saas, &FOO, "foo-1", path,
+            json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
+    }
+    json_decref(obj);
 
     /* labels move foo-2 out of the sub-graph: policy Delete removes its replica; saas keeps it */
     set_labels(saas, &FOO, "foo-2",
@@ -202,6 +212,13 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
                          "gns", "nexus/display_name", "foo-2"));
     e2e_wait_gone(edge, &FOO, "foo-2");
     json_decref(e2e_get(saas, &FOO, "foo-2"));
+    /* ... and moved back at once (well inside JetStream's duplicate window): it comes back */
+    set_labels(saas, &FOO, "foo-2", under_gns("gns", "foo-2", NULL));
+    e2e_wait_exists(edge, &FOO, "foo-2");
+    set_labels(saas, &FOO, "foo-2",
+               json_pack("{s:s,s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other", GNS_LABEL,
+                         "gns", "nexus/display_name", "foo-2"));
+    e2e_wait_gone(edge, &FOO, "foo-2");
 
     /* overlapping configs: a Type config also selects foo-1 (Orphan); deleting the sub-graph
      * config removes the replicas only it covered, and foo-1 stays */

@@ -250,6 +250,14 @@ Test(scope, bad_specs_are_kept_with_a_reason_and_select_nothing, .init = setup, 
          "spec.source.sourceFilters.labelSelector: cannot read \"a in b\""},
         {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Type\",\"type\":{"
          "\"group\":\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Foo\"},\"sourceFilters\":{"
+         "\"labelSelector\":\"app in ()\"}}}",
+         "spec.source.sourceFilters.labelSelector: cannot read \"app in ()\""},
+        {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Type\",\"type\":{"
+         "\"group\":\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Foo\"},\"sourceFilters\":{"
+         "\"labels\":[{\"key\":\"###\",\"value\":\"x\"}]}}}",
+         "spec.source.sourceFilters.labels[0].key: '###' is not a label key"},
+        {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Type\",\"type\":{"
+         "\"group\":\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Foo\"},\"sourceFilters\":{"
          "\"labelSelector\":\"a,(b) in c\"}}}",
          "spec.source.sourceFilters.labelSelector: cannot read \"(b) in c\""},
         {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Object\",\"object\":{"
