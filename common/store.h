@@ -51,8 +51,9 @@ typedef struct nxc_store_rec {
 
 #define NXC_STORE_F_CREATED_BY_CONNECTOR 0x1u /* this agent created the local replica */
 #define NXC_STORE_F_POLICY_DELETE 0x2u /* the configs selecting it have deletionPolicy Delete */
-#define NXC_STORE_F_RELEASED 0x4u /* ours, sent to no peer any more; kept so that its vectors
-                                     (and message ids) go on if it is selected again */
+#define NXC_STORE_F_RELEASED                                                                       \
+    0x4u /* ours, sent to no peer any more; kept so that its vectors                               \
+            (and message ids) go on if it is selected again */
 
 /* Opens (creating the directory's files if needed) the store in dir. mapsize 0 = default. */
 int nxc_store_open(const char *dir, size_t mapsize, nxc_store **out);
