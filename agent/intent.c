@@ -35,6 +35,20 @@ static int peer_ours(const agent *a, const char *peer)
     return peer_index(a, peer) >= 0;
 }
 
+/* A config changed: say so, and say why when it cannot be used. */
+static void log_config(agent *a, const char *name, int deleted)
+{
+    const scope_config *c = NULL;
+
+    for (size_t i = 0; !deleted && i < scope_config_count(a->scope); i++)
+        if (strcmp(scope_config_at(a->scope, i)->name, name) == 0)
+            c = scope_config_at(a->scope, i);
+    if (c && c->error[0])
+        NXC_WARN("intent", "event=config-invalid name=%s err=\"%s\"", name, c->error);
+    else
+        NXC_INFO("intent", "event=config-%s name=%s", deleted ? "deleted" : "changed", name);
+}
+
 int intent_watch(agent *a, item *it)
 {
     type_state *t = it->type;
@@ -65,8 +79,7 @@ int intent_watch(agent *a, item *it)
         a->scope_dirty = 1;
         a->status_due_ms = 0;
         if (t->role == ROLE_CONFIGS)
-            NXC_INFO("intent", "event=config-%s name=%s",
-                     it->ev == NXC_KUBE_DELETED ? "deleted" : "changed", name);
+            log_config(a, name, it->ev == NXC_KUBE_DELETED);
         else
             NXC_DEBUG("intent", "event=crd-%s name=%s",
                       it->ev == NXC_KUBE_DELETED ? "deleted" : "changed", name);
@@ -719,10 +732,16 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
-    json_array_append_new(
-        conds,
-        condition(old, "PeerReachable", reachable, reachable ? "Reachable" : "Unreachable",
-                  reachable ? "the peer answers" : "the peer does not answer (changes wait)", now));
+    if (!p) /* not a peer of ours: nothing to reach, nothing waits */
+        json_array_append_new(conds, condition(old, "PeerReachable", 0, "NotOurPeer",
+                                               "not a peer of this agent", now));
+    else
+        json_array_append_new(conds, condition(old, "PeerReachable", reachable,
+                                               reachable ? "Reachable" : "Unreachable",
+                                               reachable ? "the peer answers"
+                                                         : "the peer does not answer (changes "
+                                                           "wait)",
+                                               now));
     if (synced) {
         json_array_append_new(conds,
                               condition(old, "Synced", 1, "Synced",

@@ -860,7 +860,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
         }
         take = decide_upsert(a, ev, r, key, &conc);
         if (fresh && cur && take)
-            NXC_WARN("agent",
+            NXC_INFO("agent",
                      "event=adopted key=%s from=%s reason=\"an object of that name existed here, "
                      "not replicated; the peer's version replaces it\"",
                      key, ev->origin);
