@@ -428,6 +428,8 @@ void intent_track_applied(agent *a, const type_state *t, const json_t *written, 
     }
     o->nexus = 1;
     o->applied = (int64_t)json_integer_value(gen);
+    NXC_DEBUG("intent", "event=nexus-due key=%s generation=%lld written=%lld", key,
+              (long long)o->applied, (long long)o->written);
 }
 
 void intent_track_seq(agent *a, const char *key, uint64_t seq)
@@ -592,11 +594,9 @@ static void tick_obj(void *ctx, const char *key, void *val)
 
         if (!o->waiting && o->gen > o->written && o->gen > due)
             due = o->gen;
-        if (due) {
+        if (due) { /* marked written once the write went through (see intent_status) */
             snprintf(k->nexus[k->nnexus], 640, "%s", key);
             k->gens[k->nnexus++] = due;
-            o->written = due;
-            o->applied = 0;
         }
     }
     for (int i = 0; i < SLOTS; i++) {
@@ -613,27 +613,34 @@ static void tick_obj(void *ctx, const char *key, void *val)
 }
 
 /* Writes status.nexus of a replicated object: the generation the peers confirmed. */
-static void write_nexus(agent *a, const char *key, int64_t gen)
+static int write_nexus(agent *a, const char *key, int64_t gen)
 {
     char buf[640], path[1024];
     char *group = buf, *resource, *ns, *name;
     type_state *t;
     json_t *body;
+    int rc;
 
     snprintf(buf, sizeof(buf), "%s", key);
     if (!(resource = strchr(group, '/')) || !(ns = strchr(resource + 1, '/')) ||
         !(name = strchr(ns + 1, '/')))
-        return;
+        return NXC_EINVALID;
     *resource++ = *ns++ = *name++ = '\0';
     t = agent_type_find(a, group, resource);
     if (!t || nxc_kube_path(&t->gvr, *ns ? ns : NULL, name, "status", path, sizeof(path)))
-        return;
+        return NXC_EINVALID;
     body = json_pack("{s:{s:{s:I,s:I}}}", "status", "nexus", "sourceGeneration", (json_int_t)gen,
                      "remoteGeneration", (json_int_t)gen);
-    if (body &&
-        nxc_kube_request(a->kube, "PATCH", path, "application/merge-patch+json", body, NULL))
-        NXC_DEBUG("intent", "event=nexus-status-failed key=%s err=\"%s\"", key, nxc_error_last());
+    if (!body)
+        return NXC_ENOMEM;
+    rc = nxc_kube_request(a->kube, "PATCH", path, "application/merge-patch+json", body, NULL);
     json_decref(body);
+    if (rc && rc != NXC_ENOTFOUND)
+        NXC_INFO("intent",
+                 "event=nexus-status-failed key=%s generation=%lld err=\"%s\" "
+                 "action=retry",
+                 key, (long long)gen, nxc_error_last());
+    return rc;
 }
 
 /* One condition, keeping lastTransitionTime when the status did not change. */
@@ -833,8 +840,19 @@ void intent_status(agent *a)
     k.n = n;
     k.nnexus = 0;
     nxc_strmap_each(a->track->objs, tick_obj, &k);
-    for (size_t i = 0; i < k.nnexus; i++)
-        write_nexus(a, k.nexus[i], k.gens[i]);
+    for (size_t i = 0; i < k.nnexus; i++) {
+        int rc = write_nexus(a, k.nexus[i], k.gens[i]);
+        track_obj *o = nxc_strmap_get(a->track->objs, k.nexus[i], NULL);
+
+        /* a failed write stays due for the next tick; gone objects need none */
+        if (o &&
+            (rc == NXC_OK || rc == NXC_ENOTFOUND || rc == NXC_EINVALID || rc == NXC_EFORBIDDEN)) {
+            if (k.gens[i] > o->written)
+                o->written = k.gens[i];
+            if (o->applied <= o->written)
+                o->applied = 0;
+        }
+    }
     for (size_t i = 0; atomic_load(&t->listed) && i < scope_config_count(a->scope); i++) {
         const scope_config *c = scope_config_at(a->scope, i);
         json_t *cur = NULL, *st, *old, *body;

@@ -123,9 +123,24 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
          json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "other", "nexus/display_name",
                    "gns"));
     foo(saas, "foo-1", under_gns("gns", "foo-1", NULL));
+    /* relationships: single children, named children (a map), links — one to a node outside
+     * the sub-graph */
     e2e_set_spec(saas, &E2E_GNS, "gns-1", "fooGvk",
                  json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Foo",
                            "name", "foo-1"));
+    e2e_set_spec(saas, &E2E_GNS, "gns-1", "dnsGvk",
+                 json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Dns",
+                           "name", "dns-1"));
+    e2e_set_spec(saas, &E2E_CONFIG, "config-1", "gNSGvk",
+                 json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Gns",
+                           "name", "gns-1"));
+    e2e_set_spec(saas, &E2E_CONFIG, "config-1", "fooExampleGvk",
+                 json_pack("{s:{s:s,s:s,s:s}}", "fe-1", "group", "config.tsm.tanzu.vmware.com",
+                           "kind", "FooTypeABC", "name", "fe-1"));
+    e2e_set_spec(saas, &E2E_CONFIG, "config-1", "aCPPoliciesGvk",
+                 json_pack("{s:{s:s,s:s,s:s}}", "outside", "group",
+                           "policypkg.tsm.tanzu.vmware.com", "kind", "AccessControlPolicy", "name",
+                           "acp-elsewhere"));
     e2e_expect_quiet(&p, 2000);
     cr_assert_eq(e2e_last_seq(&p, 0), 0, "nothing is replicated before a config asks");
 
@@ -148,6 +163,28 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
             cr_assert_eq(nxc_bus_msg_seq(m), seq);
             cr_assert_str_eq(nxc_bus_msg_header(m, "Nxc-Key"), keys[seq - 1]);
             nxc_bus_msg_free(m);
+        }
+    }
+    {
+        static const struct {
+            const nxc_kube_gvr *gvr;
+            const char *name, *field;
+        } rels[] = {{&E2E_GNS, "gns-1", "fooGvk"},
+                    {&E2E_GNS, "gns-1", "dnsGvk"},
+                    {&E2E_CONFIG, "config-1", "gNSGvk"},
+                    {&E2E_CONFIG, "config-1", "fooExampleGvk"},
+                    {&E2E_CONFIG, "config-1", "aCPPoliciesGvk"}};
+
+        for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
+            json_t *a = e2e_get(saas, rels[i].gvr, rels[i].name);
+            json_t *b = e2e_get(edge, rels[i].gvr, rels[i].name);
+            json_t *va = json_object_get(json_object_get(a, "spec"), rels[i].field);
+
+            cr_assert_not_null(va, "%s.%s", rels[i].name, rels[i].field);
+            cr_assert(json_equal(va, json_object_get(json_object_get(b, "spec"), rels[i].field)),
+                      "%s.spec.%s is not replicated unchanged", rels[i].name, rels[i].field);
+            json_decref(a);
+            json_decref(b);
         }
     }
     obj = e2e_get(edge, &E2E_GNS, "gns-1");
