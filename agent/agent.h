@@ -75,6 +75,9 @@ typedef struct type_state {
     atomic_int watching;   /* 1 while a watch stream is open */
     atomic_int missing;    /* 1 while the runtime does not serve the type (CRD not installed) */
     atomic_int kind_known; /* 1 once discovery told the kind (written before, read after) */
+    atomic_int forbidden;  /* 1 while the runtime refuses (403) to let the agent list it */
+    int rescan_pending;    /* loop: a rescan could not list it before its first complete list;
+                              rescan once that list is in */
 } type_state;
 
 /* What a peer told about our changes (loop-owned, refreshed by the status tick). */
@@ -171,6 +174,8 @@ typedef struct agent {
     scope *scope;            /* loop: the datamodel and the ReplicationConfigs */
     int scope_dirty;         /* loop: configs or CRDs changed since the last rescan */
     int64_t rescan_after_ms; /* loop: a failed rescan is tried again after this */
+    long rescan_backoff_ms;  /* loop: the wait after the next failed rescan (doubles) */
+    int rescan_failed;       /* loop: a type of the rescan in progress could not be listed */
     int rescan_phase;        /* loop, during a rescan: 1 publishes what is selected (parents'
                                 types first), 2 releases what is not (children's types first) */
     int64_t status_due_ms;   /* loop: next ReplicationConfig status write */

@@ -28,11 +28,16 @@ static int ready(agent *a, nxc_buf *why)
         ok = 0;
     }
     for (size_t i = 0; i < atomic_load(&a->ntypes); i++) {
-        /* a type this runtime does not serve is reported, not waited for: its events wait
-         * on their own while everything else replicates */
+        /* a type this runtime does not serve, or that the agent may not list, is reported,
+         * not waited for: it is retried on its own while everything else replicates */
         if (atomic_load(&a->types[i].missing)) {
             nxc_buf_addf(why, "%s.%s: not installed here\n", a->types[i].gvr.resource,
                          a->types[i].gvr.group);
+            continue;
+        }
+        if (atomic_load(&a->types[i].forbidden)) {
+            nxc_buf_addf(why, "%s.%s: forbidden (the agent may not list it)\n",
+                         a->types[i].gvr.resource, a->types[i].gvr.group);
             continue;
         }
         if (!atomic_load(&a->types[i].listed)) {

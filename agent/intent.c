@@ -15,7 +15,8 @@
 #include "log.h"
 
 #define STATUS_EVERY_MS 2000
-#define RESCAN_RETRY_MS 5000
+#define RESCAN_RETRY_MS 5000      /* the first wait after a failed rescan ... */
+#define RESCAN_RETRY_MAX_MS 60000 /* ... doubling up to this */
 
 static const char *name_of(const json_t *obj)
 {
@@ -194,11 +195,22 @@ static int rescan_type(agent *a, nxc_store_txn *txn, type_state *t)
     int rc = nxc_kube_list(a->kube, &t->gvr, NULL, rescan_item, NULL, &r, &rv);
 
     free(rv);
-    if (rc && rc != NXC_ENOMEM) {
-        NXC_WARN("intent", "event=rescan-failed type=%s.%s err=\"%s\" action=retry",
-                 t->gvr.resource, t->gvr.group, nxc_error_last());
+    if (rc && rc != NXC_ENOMEM && !atomic_load(&t->listed)) {
+        /* not listed yet (not served, or not readable here): its watch keeps trying with a
+         * backoff of its own, and its first complete list goes through the selection; only
+         * a change of intent while that list runs needs another rescan */
+        NXC_INFO("intent", "event=rescan-deferred type=%s.%s reason=%s err=\"%s\"", t->gvr.resource,
+                 t->gvr.group, nxc_error_name(rc), nxc_error_last());
+        t->rescan_pending = 1;
+        rc = NXC_OK;
+    } else if (rc && rc != NXC_ENOMEM) {
+        long wait = a->rescan_backoff_ms ? a->rescan_backoff_ms : RESCAN_RETRY_MS;
+
+        NXC_WARN("intent", "event=rescan-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
+                 t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), wait);
         a->scope_dirty = 1; /* again in a while */
-        a->rescan_after_ms = now_ms() + RESCAN_RETRY_MS;
+        a->rescan_after_ms = now_ms() + wait;
+        a->rescan_failed = 1;
         rc = NXC_OK;
     }
     return rc;
@@ -236,6 +248,7 @@ int intent_reconcile(agent *a)
     int rc;
 
     a->scope_dirty = 0;
+    a->rescan_failed = 0;
     a->status_due_ms = 0;
     rc = nxc_store_txn_begin(a->store, 0, &txn);
     if (rc) {
@@ -281,6 +294,13 @@ int intent_reconcile(agent *a)
         return -1;
     }
     publish_batch_flush(a);
+    if (!a->rescan_failed)
+        a->rescan_backoff_ms = 0;
+    else if (a->rescan_backoff_ms < RESCAN_RETRY_MAX_MS)
+        a->rescan_backoff_ms =
+            a->rescan_backoff_ms ? a->rescan_backoff_ms * 2 : RESCAN_RETRY_MS * 2;
+    if (a->rescan_backoff_ms > RESCAN_RETRY_MAX_MS)
+        a->rescan_backoff_ms = RESCAN_RETRY_MAX_MS;
     return 0;
 }
 
@@ -710,12 +730,37 @@ static void peer_waiting(const peer_state *p, char *msg, size_t len)
         snprintf(msg + o, len - o, ": its changes wait");
 }
 
+/* The types config c covers that this agent may not list here (RBAC): "" if none. */
+static void unreadable(agent *a, const scope_config *c, char *msg, size_t len)
+{
+    size_t o = 0, total = atomic_load(&a->ntypes);
+
+    *msg = '\0';
+    for (size_t i = 0; i < total; i++) {
+        const type_state *t = &a->types[i];
+        const scope_type *st;
+        int n;
+
+        if (t->role != ROLE_DYNAMIC || !atomic_load(&t->forbidden))
+            continue;
+        st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
+        if (!st || !scope_config_covers_type(a->scope, c, st))
+            continue;
+        n = snprintf(msg + o, len - o, "%s%s.%s", o ? ", " : "", t->gvr.resource, t->gvr.group);
+        if (n < 0 || (size_t)n >= len - o) {
+            msg[o] = '\0';
+            break;
+        }
+        o += (size_t)n;
+    }
+}
+
 static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
                           const struct counts *n)
 {
     struct intent_track *tr = a->track;
     int slot = tr ? slot_of(tr, c->name, 1) : -1;
-    char reason[64], msg[640], wait[400], now[32];
+    char reason[64], msg[640], wait[400], unread[300], now[32];
     const peer_state *p = NULL;
     unsigned long long sel = 0, pend = 0, fail = 0, conf = 0;
     int ready, reachable, synced;
@@ -735,7 +780,8 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     ready = reason[0] == '\0';
     reachable = p && p->report.ok && atomic_load(&a->bus_up);
     peer_waiting(p, wait, sizeof(wait));
-    synced = ready && reachable && slot >= 0 && pend == 0 && fail == 0 && !wait[0];
+    unreadable(a, c, unread, sizeof(unread));
+    synced = ready && reachable && slot >= 0 && pend == 0 && fail == 0 && !wait[0] && !unread[0];
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
@@ -756,6 +802,12 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     } else if (!ready) {
         json_array_append_new(conds, condition(old, "Synced", 0, "NotReady",
                                                "nothing is replicated (see Ready)", now));
+    } else if (unread[0]) {
+        snprintf(msg, sizeof(msg),
+                 "this agent may not list %s here: those objects are not replicated until its "
+                 "role allows it",
+                 unread);
+        json_array_append_new(conds, condition(old, "Synced", 0, "SourceForbidden", msg, now));
     } else if (!reachable) {
         json_array_append_new(conds, condition(old, "Synced", 0, "PeerUnreachable",
                                                "the peer does not answer: changes wait on the "

@@ -548,6 +548,10 @@ static int list_end(agent *a, nxc_store_txn *txn, type_state *t, nxc_strmap *see
     nxc_strmap_clear(seen);
     atomic_fetch_add(&a->stats.relists, 1);
     atomic_store(&t->listed, 1);
+    if (t->rescan_pending) {
+        t->rescan_pending = 0;
+        a->scope_dirty = 1; /* the intent may have changed while the list ran */
+    }
     return rc;
 }
 

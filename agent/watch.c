@@ -126,6 +126,7 @@ static void *watch_main(void *arg)
             if (rc == NXC_ESTOPPED)
                 break;
             atomic_store(&t->missing, rc == NXC_ENOTFOUND);
+            atomic_store(&t->forbidden, rc == NXC_EFORBIDDEN);
             if (rc == NXC_OK)
                 atomic_store(&t->kind_known, 1);
             if (rc) {
@@ -144,6 +145,7 @@ static void *watch_main(void *arg)
         rc = nxc_kube_list(k, &t->gvr, NULL, on_item, on_restart, t, &rv);
         if (rc == NXC_ESTOPPED)
             break;
+        atomic_store(&t->forbidden, rc == NXC_EFORBIDDEN);
         if (rc) {
             NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
                      t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
@@ -176,6 +178,8 @@ static void *watch_main(void *arg)
             }
             if (rc == NXC_ESTOPPED)
                 break;
+            if (rc == NXC_EFORBIDDEN)
+                atomic_store(&t->forbidden, 1);
             NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
                      t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
             pause_ms(a, backoff);

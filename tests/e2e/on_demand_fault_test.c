@@ -347,3 +347,58 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     nxc_test_rmtree(base);
     free(base);
 }
+
+/* On the source side, a type in the sub-graph that the agent may not read (403): reported on
+ * the config, retried by its watch alone (no rescan loop over the other types), and the rest
+ * of the sub-graph replicates; once the agent's role covers the type its objects follow. */
+Test(e2e_on_demand_fault, unreadable_source_type_holds_up_nothing, .timeout = 400)
+{
+    static const char *const skip[] = {"policypkg_accesscontrolpolicy.yaml", NULL};
+    e2e_pair p;
+    nxc_test_runtime *saas, *edge;
+    char *base = NULL, saas_crds[PATH_MAX], acp_only[PATH_MAX], log[PATH_MAX];
+    json_t *crd = NULL;
+
+    cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
+    snprintf(saas_crds, sizeof(saas_crds), "%s/saas", base);
+    snprintf(acp_only, sizeof(acp_only), "%s/acp", base);
+    snprintf(log, sizeof(log), "%s/install.log", base);
+    e2e_crd_dir(saas_crds, skip, NULL);
+    e2e_crd_dir(acp_only, NULL, (const char *const[]){"policypkg_accesscontrolpolicy.yaml", NULL});
+    e2e_pair_up_on_demand_crds(&p, saas_crds, NXC_TEST_EXAMPLE_CRDS);
+    saas = p.rt[0];
+    edge = p.rt[1];
+    /* on saas the type exists, but the agent's role does not let it list it */
+    cr_assert_eq(
+        nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml", &crd), 0);
+    create(saas, &CRD, crd);
+    cr_assert_eq(nxc_test_poll(60000, crd_served, saas), 0);
+    node(saas, &E2E_CONFIG, "example/config.json", "config-1",
+         json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
+    node(saas, &E2E_GNS, "example/gns.json", "gns-1", gns_labels());
+    create(saas, &ACP,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
+                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy", "metadata",
+                     "name", "acp-1", "labels", child_labels(), "spec"));
+    subgraph_config(saas);
+
+    e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
+    e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    e2e_wait_condition(saas, "subgraph", "Synced", "False", "SourceForbidden",
+                       "accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
+    /* a later node of a readable type goes through meanwhile */
+    node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());
+    e2e_wait_exists(edge, &E2E_GNS, "gns-2");
+    cr_assert_eq(nxc_test_agent_log_count(p.agent[0], "event=rescan-failed"), 0,
+                 "an unreadable type made the agent rescan the others again and again");
+    cr_assert_geq(nxc_test_agent_log_count(p.agent[0], "event=list-failed type=accesscontrol"), 1);
+
+    /* the role covers it now: the object arrives, with no restart */
+    install(saas, acp_only, log);
+    wait_exists_long(edge, &ACP, "acp-1");
+    e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
+    wait_count(saas, "selected", 4);
+    e2e_pair_down(&p);
+    nxc_test_rmtree(base);
+    free(base);
+}

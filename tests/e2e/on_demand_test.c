@@ -25,6 +25,13 @@
 #define create e2e_create_obj
 #define node e2e_node
 
+/* FooTypeABC: the Config's named children (spec.fooExampleGvk, a map). */
+static const nxc_kube_gvr FE = {"config.tsm.tanzu.vmware.com", "v1", "footypeabcs", 0};
+/* A hashed Nexus name: sha1 hex of the ancestor path and the node's own <crd>:<display>,
+ * "roots.root.tsm.tanzu.vmware.com:default/configs.config.tsm.tanzu.vmware.com:config/
+ * footypeabcs.config.tsm.tanzu.vmware.com:fe-2". */
+#define FE2 "f0ae21f0e8529935a6e08d273baaf47a120ab78e"
+
 TestSuite(e2e_on_demand, .fini = e2e_cleanup);
 
 static void foo(nxc_test_runtime *rt, const char *name, json_t *labels)
@@ -33,6 +40,31 @@ static void foo(nxc_test_runtime *rt, const char *name, json_t *labels)
            json_pack("{s:s,s:s,s:{s:s,s:o},s:{s:s}}", "apiVersion", "gns.tsm.tanzu.vmware.com/v1",
                      "kind", "Foo", "metadata", "name", name, "labels", labels, "spec", "password",
                      "p-1"));
+}
+
+/* A named child of config "config" (FooTypeABC), display name `display`. */
+static void fe(nxc_test_runtime *rt, const char *name, const char *display, int hashed)
+{
+    json_t *labels = json_pack("{s:s,s:s,s:s}", ROOT_LABEL, "default", CFG_LABEL, "config",
+                               "nexus/display_name", display);
+
+    if (hashed)
+        json_object_set_new(labels, "nexus/is_name_hashed", json_string("true"));
+    create(rt, &FE,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{s:{s:s},s:[s],s:i,s:f,s:i,s:f}}", "apiVersion",
+                     "config.tsm.tanzu.vmware.com/v1", "kind", "FooTypeABC", "metadata", "name",
+                     name, "labels", labels, "spec", "fooA", "a", "b", "fooB", "x", "fooC", 7,
+                     "fooD", 1.5, "foo_e", 1, "foo_f", 2.25));
+}
+
+/* Depth in the example hierarchy of the type a stream key names. */
+static int depth_of(const char *key)
+{
+    if (strncmp(key, "config.tsm.tanzu.vmware.com/configs/", 36) == 0)
+        return 1;
+    if (strncmp(key, "gns.tsm.tanzu.vmware.com/foos/", 30) == 0)
+        return 3;
+    return 2;
 }
 
 static void set_labels(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
@@ -103,6 +135,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_pair p;
     nxc_test_runtime *saas, *edge;
     json_t *obj;
+    uint64_t before;
 
     e2e_pair_up_on_demand(&p);
     saas = p.rt[0];
@@ -134,9 +167,13 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_set_spec(saas, &E2E_CONFIG, "config-1", "gNSGvk",
                  json_pack("{s:s,s:s,s:s}", "group", "gns.tsm.tanzu.vmware.com", "kind", "Gns",
                            "name", "gns-1"));
+    fe(saas, "fe-1", "fe-1", 0);
+    fe(saas, FE2, "fe-2", 1);
     e2e_set_spec(saas, &E2E_CONFIG, "config-1", "fooExampleGvk",
-                 json_pack("{s:{s:s,s:s,s:s}}", "fe-1", "group", "config.tsm.tanzu.vmware.com",
-                           "kind", "FooTypeABC", "name", "fe-1"));
+                 json_pack("{s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "fe-1", "group",
+                           "config.tsm.tanzu.vmware.com", "kind", "FooTypeABC", "name", "fe-1",
+                           "fe-2", "group", "config.tsm.tanzu.vmware.com", "kind", "FooTypeABC",
+                           "name", FE2));
     e2e_set_spec(saas, &E2E_CONFIG, "config-1", "aCPPoliciesGvk",
                  json_pack("{s:{s:s,s:s,s:s}}", "outside", "group",
                            "policypkg.tsm.tanzu.vmware.com", "kind", "AccessControlPolicy", "name",
@@ -144,24 +181,29 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_expect_quiet(&p, 2000);
     cr_assert_eq(e2e_last_seq(&p, 0), 0, "nothing is replicated before a config asks");
 
-    /* the sub-graph below config "config": exactly its three nodes, one message each */
+    /* the sub-graph below config "config": exactly its five nodes (the Config, its Gns and
+     * two named children, the Gns's Foo), one message each */
     create(saas, &RC, config_object());
     e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
     e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    e2e_wait_exists(edge, &FE, "fe-1");
+    e2e_wait_exists(edge, &FE, FE2);
     e2e_wait_exists(edge, &FOO, "foo-1");
-    e2e_expect_stream(&p, 0, 3);
+    e2e_expect_stream(&p, 0, 5);
     /* parents before children: the stream holds them in hierarchy order */
     {
-        static const char *const keys[] = {"config.tsm.tanzu.vmware.com/configs//config-1",
-                                           "gns.tsm.tanzu.vmware.com/gnses//gns-1",
-                                           "gns.tsm.tanzu.vmware.com/foos//foo-1"};
+        int last = 0;
 
-        for (uint64_t seq = 1; seq <= 3; seq++) {
+        for (uint64_t seq = 1; seq <= 5; seq++) {
             nxc_bus_msg *m = NULL;
+            int d;
 
             cr_assert_eq(nxc_bus_stream_get(p.bus[0], E2E_STREAMS[0], seq, &m), 0);
             cr_assert_eq(nxc_bus_msg_seq(m), seq);
-            cr_assert_str_eq(nxc_bus_msg_header(m, "Nxc-Key"), keys[seq - 1]);
+            d = depth_of(nxc_bus_msg_header(m, "Nxc-Key"));
+            cr_assert_geq(d, last, "message %llu (%s) comes after a deeper node",
+                          (unsigned long long)seq, nxc_bus_msg_header(m, "Nxc-Key"));
+            last = d;
             nxc_bus_msg_free(m);
         }
     }
@@ -199,8 +241,8 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_wait_condition(saas, "subgraph", "Synced", "True", "Synced", NULL);
     obj = e2e_get(saas, &RC, "subgraph");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "selected")),
-                 3);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "synced")), 3);
+                 5);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "synced")), 5);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(obj, "status"), "pending")), 0);
     json_decref(obj);
     /* the applied change is confirmed on the object itself: status.nexus follows its
@@ -214,7 +256,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
             json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
     }
     json_decref(obj);
-    e2e_expect_stream(&p, 0, 3);
+    e2e_expect_stream(&p, 0, 5);
     e2e_expect_stream(&p, 1, 0);
 
     /* a config naming another agent's peer is left alone, and says so */
@@ -224,14 +266,14 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     /* a node added later below the root is replicated */
     foo(saas, "foo-2", under_gns("gns", "foo-2", NULL));
     e2e_wait_exists(edge, &FOO, "foo-2");
-    e2e_expect_stream(&p, 0, 4);
+    e2e_expect_stream(&p, 0, 6);
 
     /* the peer has no config: an edit of a replica there flows back, one message, none back */
     e2e_set_spec(edge, &FOO, "foo-1", "password", json_string("from-edge"));
     e2e_wait_spec(saas, &FOO, "foo-1", "password", json_string("from-edge"));
     e2e_expect_stream(&p, 1, 1);
     e2e_expect_quiet(&p, 1500);
-    cr_assert_eq(e2e_last_seq(&p, 0), 4, "the applied edit came back as a message");
+    cr_assert_eq(e2e_last_seq(&p, 0), 6, "the applied edit came back as a message");
     /* on saas the applied edit raised the generation; status.nexus follows it */
     obj = e2e_get(saas, &FOO, "foo-1");
     {
@@ -262,9 +304,36 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     set_labels(saas, &FOO, "foo-1", under_gns("gns", "foo-1", "web"));
     create(saas, &RC, type_config("foos", "edge", "app=web"));
     e2e_wait_condition(saas, "foos", "Ready", "True", "Replicating", NULL);
+    {
+        const char *app[] = {"metadata", "labels", "app", NULL};
+
+        json_decref(e2e_wait_path(edge, &FOO, "foo-1", app, json_string("web")));
+    }
+    e2e_expect_quiet(&p, 1000);
+    before = e2e_last_seq(&p, 0);
     config_delete(saas, "subgraph");
     e2e_wait_gone(edge, &E2E_GNS, "gns-1");
+    e2e_wait_gone(edge, &FE, "fe-1");
+    e2e_wait_gone(edge, &FE, FE2);
     e2e_wait_gone(edge, &E2E_CONFIG, "config-1");
+    /* four retractions (foo-1 stays covered), children before parents */
+    e2e_expect_stream(&p, 0, before + 4);
+    {
+        int last = 3;
+
+        for (uint64_t seq = before + 1; seq <= before + 4; seq++) {
+            nxc_bus_msg *m = NULL;
+            int d;
+
+            cr_assert_eq(nxc_bus_stream_get(p.bus[0], E2E_STREAMS[0], seq, &m), 0);
+            cr_assert_str_eq(nxc_bus_msg_header(m, "Nxc-Op"), "retract");
+            d = depth_of(nxc_bus_msg_header(m, "Nxc-Key"));
+            cr_assert_leq(d, last, "retraction %llu (%s) comes before a deeper node's",
+                          (unsigned long long)seq, nxc_bus_msg_header(m, "Nxc-Key"));
+            last = d;
+            nxc_bus_msg_free(m);
+        }
+    }
     json_decref(e2e_get(edge, &FOO, "foo-1"));
     json_decref(e2e_get(saas, &E2E_GNS, "gns-1"));
     json_decref(e2e_get(saas, &E2E_CONFIG, "config-1"));
@@ -280,8 +349,6 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     json_decref(obj);
     e2e_wait_exists(edge, &FOO, "foo-3");
     {
-        uint64_t before;
-
         before = e2e_last_seq(&p, 0);
         e2e_set_spec(saas, &FOO, "foo-1", "password", json_string("saas-only"));
         e2e_expect_quiet(&p, 2000);

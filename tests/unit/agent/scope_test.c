@@ -302,3 +302,40 @@ Test(scope, config_change_detection_and_delete, .init = setup, .fini = teardown)
     cr_assert_eq(changed, 0);
     json_decref(rc);
 }
+
+/* A CRD with no `nexus` annotation is no node of the datamodel, yet its objects can be
+ * replicated by Type, filtered by namespace. */
+Test(scope, crd_without_annotation_replicated_by_type, .init = setup, .fini = teardown)
+{
+    json_t *crd = json_loads(
+        "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+        "\"metadata\":{\"name\":\"widgets.plain.example.com\"},\"spec\":{\"group\":"
+        "\"plain.example.com\",\"scope\":\"Namespaced\",\"names\":{\"kind\":\"Widget\","
+        "\"plural\":\"widgets\"},\"versions\":[{\"name\":\"v2\",\"served\":true,\"storage\":"
+        "true}]}}",
+        0, NULL);
+    int changed = 0;
+    const scope_type *t;
+    const scope_config *c;
+    json_t *l = labels("{\"app\":\"web\"}");
+
+    cr_assert_not_null(crd);
+    cr_assert_eq(scope_set_crd(sc, crd, &changed), 0);
+    cr_assert_eq(changed, 1);
+    json_decref(crd);
+    t = scope_type_by_gk(sc, "plain.example.com", "Widget");
+    cr_assert_not_null(t);
+    cr_assert_str_eq(t->resource, "widgets");
+    cr_assert_str_eq(t->version, "v2");
+    cr_assert_eq(t->namespaced, 1);
+    cr_assert_eq(t->nhierarchy, 0);
+    c = config("{\"metadata\":{\"name\":\"w\"},\"spec\":{\"remoteEndpointGvk\":{\"name\":\"b\"},"
+               "\"source\":{\"kind\":\"Type\",\"type\":{\"group\":\"plain.example.com\","
+               "\"kind\":\"Widget\"},\"sourceFilters\":{\"namespace\":\"team-a\"}}}}");
+    cr_assert_str_eq(c->error, "");
+    cr_assert(scope_config_covers_type(sc, c, t));
+    cr_assert(scope_config_selects(sc, c, "plain.example.com", "widgets", "team-a", "w1", l));
+    cr_assert_not(scope_config_selects(sc, c, "plain.example.com", "widgets", "team-b", "w1", l));
+    cr_assert_not(scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "foos", NULL, "w1", l));
+    json_decref(l);
+}
