@@ -343,6 +343,22 @@ static struct intent_track *tracker(agent *a)
     return a->track;
 }
 
+/* The tracked object of key, added when new; NULL when out of memory. */
+static track_obj *track_obj_of(struct intent_track *tr, const char *key)
+{
+    int found;
+    track_obj *o = nxc_strmap_get(tr->objs, key, &found);
+
+    if (found)
+        return o;
+    o = calloc(1, sizeof(*o));
+    if (o && nxc_strmap_put(tr->objs, key, o) != 0) {
+        free(o);
+        o = NULL;
+    }
+    return o;
+}
+
 static void free_obj(void *ctx, const char *key, void *val)
 {
     (void)ctx;
@@ -393,18 +409,12 @@ void intent_track(agent *a, const type_state *t, const json_t *obj, const char *
     const json_t *labels = json_object_get(meta, "labels");
     const scope_type *st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
     track_obj *o;
-    int found;
 
     if (!tr || !name)
         return;
-    o = nxc_strmap_get(tr->objs, key, &found);
-    if (!found) {
-        o = calloc(1, sizeof(*o));
-        if (!o || nxc_strmap_put(tr->objs, key, o) != 0) {
-            free(o);
-            return;
-        }
-    }
+    o = track_obj_of(tr, key);
+    if (!o)
+        return;
     o->cfgs = 0;
     for (size_t i = 0; i < scope_config_count(a->scope); i++) {
         const scope_config *c = scope_config_at(a->scope, i);
@@ -434,18 +444,12 @@ void intent_track_applied(agent *a, const type_state *t, const json_t *written, 
     const scope_type *st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
     const json_t *gen = json_object_get(json_object_get(written, "metadata"), "generation");
     track_obj *o;
-    int found;
 
     if (!tr || !st || !st->nexus_status || !json_is_integer(gen))
         return;
-    o = nxc_strmap_get(tr->objs, key, &found);
-    if (!found) {
-        o = calloc(1, sizeof(*o));
-        if (!o || nxc_strmap_put(tr->objs, key, o) != 0) {
-            free(o);
-            return;
-        }
-    }
+    o = track_obj_of(tr, key);
+    if (!o)
+        return;
     o->nexus = 1;
     o->applied = (int64_t)json_integer_value(gen);
     NXC_DEBUG("intent", "event=nexus-due key=%s generation=%lld written=%lld", key,

@@ -272,13 +272,33 @@ static int rejected_seen(void *ctx)
     return nxc_test_agent_metric(ctx, "nxc_apply_errors_total") >= 1;
 }
 
+/* Installs the AccessControlPolicy CRD on rt behind the agent's back: the type is served, but
+ * the agent's role (made from the CRDs install-crds installed) does not cover it. */
+static void acp_crd_unlisted(nxc_test_runtime *rt)
+{
+    json_t *crd = NULL;
+
+    cr_assert_eq(
+        nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml", &crd), 0);
+    create(rt, &CRD, crd);
+    cr_assert_eq(nxc_test_poll(60000, crd_served, rt), 0);
+}
+
+/* An AccessControlPolicy below gns-1. */
+static void acp(nxc_test_runtime *rt, const char *name)
+{
+    create(rt, &ACP,
+           json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
+                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy", "metadata",
+                     "name", name, "labels", child_labels(), "spec"));
+}
+
 Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
 {
     static const char *const skip[] = {"gns_foo.yaml", "policypkg_accesscontrolpolicy.yaml", NULL};
     e2e_pair p;
     nxc_test_runtime *saas, *edge;
     char *base = NULL, edge_crds[PATH_MAX], strict[PATH_MAX], acp_only[PATH_MAX], log[PATH_MAX];
-    json_t *crd = NULL;
 
     cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
     snprintf(edge_crds, sizeof(edge_crds), "%s/edge", base);
@@ -292,20 +312,14 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     saas = p.rt[0];
     edge = p.rt[1];
     /* on edge, the AccessControlPolicy type exists but the agent's role does not cover it */
-    cr_assert_eq(
-        nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml", &crd), 0);
-    create(edge, &CRD, crd);
-    cr_assert_eq(nxc_test_poll(60000, crd_served, edge), 0);
+    acp_crd_unlisted(edge);
 
     node(saas, &E2E_CONFIG, "example/config.json", "config-1",
          json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
     node(saas, &E2E_GNS, "example/gns.json", "gns-1", gns_labels());
     foo(saas, "foo-1", "abc");
     foo(saas, "foo-2", "much-too-long");
-    create(saas, &ACP,
-           json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
-                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy", "metadata",
-                     "name", "acp-1", "labels", child_labels(), "spec"));
+    acp(saas, "acp-1");
     subgraph_config(saas);
 
     /* what edge can take arrives; the config names the types that wait there */
@@ -357,7 +371,6 @@ Test(e2e_on_demand_fault, unreadable_source_type_holds_up_nothing, .timeout = 40
     e2e_pair p;
     nxc_test_runtime *saas, *edge;
     char *base = NULL, saas_crds[PATH_MAX], acp_only[PATH_MAX], log[PATH_MAX];
-    json_t *crd = NULL;
 
     cr_assert_eq(nxc_test_tmpdir("nxc-crds", &base), 0);
     snprintf(saas_crds, sizeof(saas_crds), "%s/saas", base);
@@ -369,17 +382,11 @@ Test(e2e_on_demand_fault, unreadable_source_type_holds_up_nothing, .timeout = 40
     saas = p.rt[0];
     edge = p.rt[1];
     /* on saas the type exists, but the agent's role does not let it list it */
-    cr_assert_eq(
-        nxc_yaml_load_file(NXC_TEST_EXAMPLE_CRDS "/policypkg_accesscontrolpolicy.yaml", &crd), 0);
-    create(saas, &CRD, crd);
-    cr_assert_eq(nxc_test_poll(60000, crd_served, saas), 0);
+    acp_crd_unlisted(saas);
     node(saas, &E2E_CONFIG, "example/config.json", "config-1",
          json_pack("{s:s,s:s}", ROOT_LABEL, "default", "nexus/display_name", "config"));
     node(saas, &E2E_GNS, "example/gns.json", "gns-1", gns_labels());
-    create(saas, &ACP,
-           json_pack("{s:s,s:s,s:{s:s,s:o},s:{}}", "apiVersion",
-                     "policypkg.tsm.tanzu.vmware.com/v1", "kind", "AccessControlPolicy", "metadata",
-                     "name", "acp-1", "labels", child_labels(), "spec"));
+    acp(saas, "acp-1");
     subgraph_config(saas);
 
     e2e_wait_exists(edge, &E2E_CONFIG, "config-1");

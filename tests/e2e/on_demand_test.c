@@ -67,6 +67,18 @@ static int depth_of(const char *key)
     return 2;
 }
 
+/* Waits until the object's status.nexus.remoteGeneration is its metadata.generation. */
+static void wait_remote_generation(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name)
+{
+    static const char *const path[] = {"status", "nexus", "remoteGeneration", NULL};
+    json_t *obj = e2e_get(rt, gvr, name);
+
+    json_decref(
+        e2e_wait_path(rt, gvr, name, path,
+                      json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
+    json_decref(obj);
+}
+
 static void set_labels(nxc_test_runtime *rt, const nxc_kube_gvr *gvr, const char *name,
                        json_t *labels)
 {
@@ -247,15 +259,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     json_decref(obj);
     /* the applied change is confirmed on the object itself: status.nexus follows its
      * generation, and writing it is no replication event */
-    obj = e2e_get(saas, &FOO, "foo-1");
-    {
-        const char *path[] = {"status", "nexus", "remoteGeneration", NULL};
-
-        json_decref(e2e_wait_path(
-            saas, &FOO, "foo-1", path,
-            json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
-    }
-    json_decref(obj);
+    wait_remote_generation(saas, &FOO, "foo-1");
     e2e_expect_stream(&p, 0, 5);
     e2e_expect_stream(&p, 1, 0);
 
@@ -275,15 +279,7 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     e2e_expect_quiet(&p, 1500);
     cr_assert_eq(e2e_last_seq(&p, 0), 6, "the applied edit came back as a message");
     /* on saas the applied edit raised the generation; status.nexus follows it */
-    obj = e2e_get(saas, &FOO, "foo-1");
-    {
-        const char *path[] = {"status", "nexus", "remoteGeneration", NULL};
-
-        json_decref(e2e_wait_path(
-            saas, &FOO, "foo-1", path,
-            json_copy(json_object_get(json_object_get(obj, "metadata"), "generation"))));
-    }
-    json_decref(obj);
+    wait_remote_generation(saas, &FOO, "foo-1");
 
     /* labels move foo-2 out of the sub-graph: policy Delete removes its replica; saas keeps it */
     set_labels(saas, &FOO, "foo-2",
