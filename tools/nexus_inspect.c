@@ -6,6 +6,7 @@
  *   nexus-inspect --nats nats://127.0.0.1:4222 --stream NXC_saas [--from SEQ] [--count N]
  *                 [--creds FILE] [--ca FILE]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,18 @@ static void usage(FILE *f)
     fprintf(f, "usage: nexus-inspect --nats URLS --stream NAME [--from SEQ] [--count N]\n"
                "                     [--creds FILE] [--ca FILE]\n"
                "Prints each message of a connector stream as one JSON line.\n");
+}
+
+/* A decimal number of digits only (no sign, no spaces, no suffix). */
+static int number(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno || *end ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -42,8 +55,19 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'n': bo.urls = optarg; break;
         case 's': stream = optarg; break;
-        case 'f': seq = strtoull(optarg, NULL, 10); break;
-        case 'c': count = strtoull(optarg, NULL, 10); break;
+        case 'f':
+            if (number(optarg, &seq) != 0 || seq == 0) {
+                fprintf(stderr, "nexus-inspect: --from: '%s' is not a sequence (1 or more)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'c':
+            if (number(optarg, &count) != 0) {
+                fprintf(stderr, "nexus-inspect: --count: '%s' is not a whole number\n", optarg);
+                return 2;
+            }
+            break;
         case 'C': bo.creds_file = optarg; break;
         case 'A': bo.ca_file = optarg; break;
         case 'h': usage(stdout); return 0;

@@ -104,6 +104,17 @@ Test(e2e, two_way_replication, .timeout = 300)
 
         snprintf(out, sizeof(out), "%s/inspect.jsonl", p.dir);
         cr_assert_eq(nxc_test_run(argv, out, 30000), 0, "nexus-inspect failed");
+        {
+            const char *bad_count[] = {argv[0], argv[1],   argv[2], argv[3],
+                                       argv[4], "--count", "abc",   NULL};
+            const char *bad_from[] = {argv[0], argv[1],  argv[2], argv[3],
+                                      argv[4], "--from", "-1",    NULL};
+            char err[1100];
+
+            snprintf(err, sizeof(err), "%s.err", out);
+            cr_assert_neq(nxc_test_run(bad_count, err, 30000), 0, "--count abc was accepted");
+            cr_assert_neq(nxc_test_run(bad_from, err, 30000), 0, "--from -1 was accepted");
+        }
         f = fopen(out, "r");
         cr_assert_not_null(f);
         while (n < 8 && fgets(buf, sizeof(buf), f)) {
