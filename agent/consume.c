@@ -121,9 +121,9 @@ static void *consume_main(void *arg)
             if (rc) {
                 if (!warned)
                     NXC_WARN("consume",
-                             "event=mirror-unavailable peer=%s domain=%s err=\"%s\" "
+                             "event=mirror-unavailable peer=%s domain=%s err=%s "
                              "action=retry",
-                             p->cfg->id, p->cfg->domain, nxc_error_last());
+                             p->cfg->id, p->cfg->domain, nxc_log_q(nxc_error_last()));
                 warned = 1;
                 pause_ms(a, RETRY_MS);
                 continue;
@@ -139,8 +139,8 @@ static void *consume_main(void *arg)
                 if (!warned)
                     NXC_WARN("consume",
                              "event=peer-stream-unavailable peer=%s stream=%s "
-                             "err=\"%s\" action=retry",
-                             p->cfg->id, p->stream, nxc_error_last());
+                             "err=%s action=retry",
+                             p->cfg->id, p->stream, nxc_log_q(nxc_error_last()));
                 warned = 1;
                 atomic_store(&p->reachable, 0);
                 pause_ms(a, RETRY_MS);
@@ -159,8 +159,8 @@ static void *consume_main(void *arg)
         }
         if (rc) {
             atomic_store(&p->reachable, 0);
-            NXC_DEBUG("consume", "event=fetch-failed peer=%s err=\"%s\"", p->cfg->id,
-                      nxc_error_last());
+            NXC_DEBUG("consume", "event=fetch-failed peer=%s err=%s", p->cfg->id,
+                      nxc_log_q(nxc_error_last()));
             pause_ms(a, RETRY_MS / 4);
             continue;
         }

@@ -45,7 +45,7 @@ static void log_config(agent *a, const char *name, int deleted)
         if (strcmp(scope_config_at(a->scope, i)->name, name) == 0)
             c = scope_config_at(a->scope, i);
     if (c && c->error[0])
-        NXC_WARN("intent", "event=config-invalid name=%s err=\"%s\"", name, c->error);
+        NXC_WARN("intent", "event=config-invalid name=%s err=%s", name, nxc_log_q(c->error));
     else
         NXC_INFO("intent", "event=config-%s name=%s", deleted ? "deleted" : "changed", name);
 }
@@ -71,7 +71,7 @@ int intent_watch(agent *a, item *it)
         rc = scope_set_config(a->scope, it->obj, &changed);
     }
     if (rc == NXC_EINVALID) {
-        NXC_WARN("intent", "event=ignored name=%s err=\"%s\"", name, nxc_error_last());
+        NXC_WARN("intent", "event=ignored name=%s err=%s", name, nxc_log_q(nxc_error_last()));
         return NXC_OK;
     }
     if (rc)
@@ -199,15 +199,16 @@ static int rescan_type(agent *a, nxc_store_txn *txn, type_state *t)
         /* not listed yet (not served, or not readable here): its watch keeps trying with a
          * backoff of its own, and its first complete list goes through the selection; only
          * a change of intent while that list runs needs another rescan */
-        NXC_INFO("intent", "event=rescan-deferred type=%s.%s reason=%s err=\"%s\"", t->gvr.resource,
-                 t->gvr.group, nxc_error_name(rc), nxc_error_last());
+        NXC_INFO("intent", "event=rescan-deferred type=%s.%s reason=%s err=%s", t->gvr.resource,
+                 t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()));
         t->rescan_pending = 1;
         rc = NXC_OK;
     } else if (rc && rc != NXC_ENOMEM) {
         long wait = a->rescan_backoff_ms ? a->rescan_backoff_ms : RESCAN_RETRY_MS;
 
-        NXC_WARN("intent", "event=rescan-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
-                 t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), wait);
+        NXC_WARN("intent", "event=rescan-failed type=%s.%s reason=%s err=%s retry_ms=%ld",
+                 t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()),
+                 wait);
         a->scope_dirty = 1; /* again in a while */
         a->rescan_after_ms = now_ms() + wait;
         a->rescan_failed = 1;
@@ -252,7 +253,7 @@ int intent_reconcile(agent *a)
     a->status_due_ms = 0;
     rc = nxc_store_txn_begin(a->store, 0, &txn);
     if (rc) {
-        NXC_ERROR("intent", "event=store-error err=\"%s\"", nxc_error_last());
+        NXC_ERROR("intent", "event=store-error err=%s", nxc_log_q(nxc_error_last()));
         return -1;
     }
     for (size_t i = 0; i < scope_type_count(a->scope) && !rc; i++) {
@@ -270,8 +271,8 @@ int intent_reconcile(agent *a)
             continue;
         if (!agent_type_add(a, ROLE_DYNAMIC, st->group, st->version, st->resource, st->kind,
                             st->namespaced, 1))
-            NXC_ERROR("intent", "event=type-add-failed type=%s err=\"%s\"", st->crd,
-                      nxc_error_last());
+            NXC_ERROR("intent", "event=type-add-failed type=%s err=%s", st->crd,
+                      nxc_log_q(nxc_error_last()));
     }
     n = dynamic_types_ordered(a, order, AGENT_MAX_TYPES);
     a->rescan_phase = 1;
@@ -282,14 +283,14 @@ int intent_reconcile(agent *a)
         rc = rescan_type(a, txn, order[i - 1]);
     a->rescan_phase = 0;
     if (rc) {
-        NXC_ERROR("intent", "event=rescan-failed err=\"%s\"", nxc_error_last());
+        NXC_ERROR("intent", "event=rescan-failed err=%s", nxc_log_q(nxc_error_last()));
         nxc_store_txn_abort(txn);
         publish_batch_discard();
         return -1;
     }
     rc = nxc_store_txn_commit(txn);
     if (rc) {
-        NXC_ERROR("intent", "event=store-commit-failed err=\"%s\"", nxc_error_last());
+        NXC_ERROR("intent", "event=store-commit-failed err=%s", nxc_log_q(nxc_error_last()));
         publish_batch_discard();
         return -1;
     }
@@ -661,9 +662,9 @@ static int write_nexus(agent *a, const char *key, int64_t gen)
     json_decref(body);
     if (rc && rc != NXC_ENOTFOUND)
         NXC_INFO("intent",
-                 "event=nexus-status-failed key=%s generation=%lld err=\"%s\" "
+                 "event=nexus-status-failed key=%s generation=%lld err=%s "
                  "action=retry",
-                 key, (long long)gen, nxc_error_last());
+                 key, (long long)gen, nxc_log_q(nxc_error_last()));
     return rc;
 }
 
@@ -943,8 +944,8 @@ void intent_status(agent *a)
             rc = nxc_kube_request(a->kube, "PATCH", path, "application/merge-patch+json", body,
                                   NULL);
         if (rc)
-            NXC_WARN("intent", "event=status-write-failed name=%s err=\"%s\"", c->name,
-                     nxc_error_last());
+            NXC_WARN("intent", "event=status-write-failed name=%s err=%s", c->name,
+                     nxc_log_q(nxc_error_last()));
         json_decref(body);
         json_decref(cur);
     }

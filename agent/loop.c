@@ -690,20 +690,20 @@ static outcome apply_failed(agent *a, const nxc_event *ev, const char *key, cons
         /* the runtime will never take this content; a later change of the object will
          * bring a new message. Counted and reported, not retried in a loop. */
         atomic_fetch_add(&a->stats.apply_errors, 1);
-        NXC_ERROR("agent", "event=apply-rejected key=%s op=%s err=\"%s\"", key, what,
-                  nxc_error_last());
+        NXC_ERROR("agent", "event=apply-rejected key=%s op=%s err=%s", key, what,
+                  nxc_log_q(nxc_error_last()));
         return (outcome){ACT_ACK, 0};
     case NXC_ENOTFOUND:
-        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=type-not-installed err=\"%s\"",
-                 key, what, nxc_error_last());
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=type-not-installed err=%s", key,
+                 what, nxc_log_q(nxc_error_last()));
         return retry_later(5000);
     case NXC_EFORBIDDEN:
-        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=\"%s\"", key, what,
-                 nxc_error_last());
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=forbidden err=%s", key, what,
+                 nxc_log_q(nxc_error_last()));
         return retry_later(5000);
     default:
-        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=%s err=\"%s\"", key, what,
-                 nxc_error_name(rc), nxc_error_last());
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=%s err=%s", key, what,
+                 nxc_error_name(rc), nxc_log_q(nxc_error_last()));
         return retry_later(2000);
     }
 }
@@ -936,7 +936,7 @@ static outcome remote_upsert(agent *a, nxc_store_txn *txn, type_state *t, const 
     }
     goto done;
 fail_store:
-    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    NXC_ERROR("agent", "event=store-error key=%s err=%s", key, nxc_log_q(nxc_error_last()));
     out = retry_later(1000);
 done:
     json_decref(cur);
@@ -1015,7 +1015,7 @@ static outcome remote_delete(agent *a, nxc_store_txn *txn, type_state *t, const 
     }
     goto done;
 fail_store:
-    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    NXC_ERROR("agent", "event=store-error key=%s err=%s", key, nxc_log_q(nxc_error_last()));
     out = retry_later(1000);
 done:
     json_decref(cur);
@@ -1061,7 +1061,7 @@ static outcome remote_release(agent *a, nxc_store_txn *txn, type_state *t, const
              nxc_event_op_name(ev->op), removed ? "deleted" : "kept");
     goto done;
 fail_store:
-    NXC_ERROR("agent", "event=store-error key=%s err=\"%s\"", key, nxc_error_last());
+    NXC_ERROR("agent", "event=store-error key=%s err=%s", key, nxc_log_q(nxc_error_last()));
     out = retry_later(1000);
 done:
     nxc_store_rec_free(r);
@@ -1081,8 +1081,8 @@ int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t l
     rc = nxc_event_decode(data, len, &ev);
     if (rc) {
         atomic_fetch_add(&a->stats.malformed, 1);
-        NXC_ERROR("agent", "event=malformed-message from=%s seq=%" PRIu64 " err=\"%s\"", from, seq,
-                  nxc_error_last());
+        NXC_ERROR("agent", "event=malformed-message from=%s seq=%" PRIu64 " err=%s", from, seq,
+                  nxc_log_q(nxc_error_last()));
         return 0; /* it can never be applied; keeping it would stall the peer's stream */
     }
     /* our own change coming back is never applied — except when rebuilding from our stream */
@@ -1101,8 +1101,8 @@ int agent_apply_message(agent *a, nxc_store_txn *txn, const void *data, size_t l
         t = agent_type_add(a, ROLE_DYNAMIC, ev.group, ev.version, ev.resource, ev.kind,
                            ev.ns[0] != '\0', !a->replaying);
         if (!t) {
-            NXC_ERROR("agent", "event=type-add-failed group=%s resource=%s err=\"%s\"", ev.group,
-                      ev.resource, nxc_error_last());
+            NXC_ERROR("agent", "event=type-add-failed group=%s resource=%s err=%s", ev.group,
+                      ev.resource, nxc_log_q(nxc_error_last()));
             out = retry_later(30000);
             goto done;
         }
@@ -1284,7 +1284,7 @@ static int resync(agent *a, nxc_store_txn *txn, const char *peer)
     }
     a->resync_salt = NULL;
     if (rc)
-        NXC_ERROR("agent", "event=resync-failed peer=%s err=\"%s\"", peer, nxc_error_last());
+        NXC_ERROR("agent", "event=resync-failed peer=%s err=%s", peer, nxc_log_q(nxc_error_last()));
     else
         NXC_INFO("agent", "event=resync peer=%s republished=%zu", peer, total);
     return rc;
@@ -1303,7 +1303,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
     *used = 0;
     rc = nxc_store_txn_begin(a->store, 0, &txn);
     if (rc) {
-        NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+        NXC_ERROR("agent", "event=store-error err=%s", nxc_log_q(nxc_error_last()));
         return -1;
     }
     for (i = 0; i < n; i++) {
@@ -1317,7 +1317,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
         /* each item in its own child transaction: a failure undoes that item only */
         rc = nxc_store_txn_nested(txn, &item_txn);
         if (rc) {
-            NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+            NXC_ERROR("agent", "event=store-error err=%s", nxc_log_q(nxc_error_last()));
             nxc_store_txn_abort(txn);
             publish_batch_discard();
             return -1;
@@ -1326,7 +1326,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
         case ITEM_WATCH:
             rc = handle_watch(a, item_txn, it);
             if (rc)
-                NXC_ERROR("agent", "event=local-change-failed err=\"%s\"", nxc_error_last());
+                NXC_ERROR("agent", "event=local-change-failed err=%s", nxc_log_q(nxc_error_last()));
             break;
         case ITEM_LIST_BEGIN:
             nxc_strmap_clear(it->type->seen);
@@ -1338,8 +1338,8 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             else
                 rc = list_end(a, item_txn, it->type, it->type->seen, it->msg_id);
             if (rc)
-                NXC_ERROR("agent", "event=relist-failed type=%s err=\"%s\"", it->type->gvr.resource,
-                          nxc_error_last());
+                NXC_ERROR("agent", "event=relist-failed type=%s err=%s", it->type->gvr.resource,
+                          nxc_log_q(nxc_error_last()));
             break;
         case ITEM_REMOTE:
             outs[i] = handle_remote(a, item_txn, it);
@@ -1363,7 +1363,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
             rc = NXC_OK;
         }
         if (rc) {
-            NXC_ERROR("agent", "event=store-error err=\"%s\"", nxc_error_last());
+            NXC_ERROR("agent", "event=store-error err=%s", nxc_log_q(nxc_error_last()));
             nxc_store_txn_abort(txn);
             publish_batch_discard();
             return -1;
@@ -1376,7 +1376,7 @@ static int run_segment(agent *a, item **items, size_t n, outcome *outs, size_t *
     *used = i;
     rc = nxc_store_txn_commit(txn);
     if (rc) {
-        NXC_ERROR("agent", "event=store-commit-failed err=\"%s\"", nxc_error_last());
+        NXC_ERROR("agent", "event=store-commit-failed err=%s", nxc_log_q(nxc_error_last()));
         publish_batch_discard();
         for (size_t k = 0; k < i; k++) {
             if (items[k]->q.kind == ITEM_REMOTE) {

@@ -100,8 +100,8 @@ static int lock_store(agent *a)
     char path[4096];
 
     if (mkdir(a->cfg->store_path, 0700) != 0 && errno != EEXIST) {
-        NXC_ERROR("agent", "event=store-open-failed path=%s err=\"%s\"", a->cfg->store_path,
-                  strerror(errno));
+        NXC_ERROR("agent", "event=store-open-failed path=%s err=%s", a->cfg->store_path,
+                  nxc_log_q(strerror(errno)));
         return NXC_ERROR;
     }
     snprintf(path, sizeof(path), "%s/agent.lock", a->cfg->store_path);
@@ -125,7 +125,7 @@ static int setup(agent *a)
     rc = c->in_cluster ? nxc_kube_config_in_cluster(&a->kcfg)
                        : nxc_kube_config_load(c->kubeconfig, c->kube_context, &a->kcfg);
     if (rc) {
-        NXC_ERROR("agent", "event=kubeconfig-invalid err=\"%s\"", nxc_error_last());
+        NXC_ERROR("agent", "event=kubeconfig-invalid err=%s", nxc_log_q(nxc_error_last()));
         return rc;
     }
     rc = nxc_kube_new(a->kcfg, &a->kube);
@@ -137,8 +137,8 @@ static int setup(agent *a)
         return rc;
     rc = nxc_store_open(c->store_path, c->store_map_size, &a->store);
     if (rc) {
-        NXC_ERROR("agent", "event=store-open-failed path=%s err=\"%s\"", c->store_path,
-                  nxc_error_last());
+        NXC_ERROR("agent", "event=store-open-failed path=%s err=%s", c->store_path,
+                  nxc_log_q(nxc_error_last()));
         return rc;
     }
     a->queue = nxc_queue_new((const size_t[4]){0, 4096, 1024, 0});
@@ -190,7 +190,7 @@ static int setup(agent *a)
     bo.ctx = a;
     rc = nxc_bus_connect(&bo, &a->bus);
     if (rc) {
-        NXC_ERROR("agent", "event=nats-setup-failed err=\"%s\"", nxc_error_last());
+        NXC_ERROR("agent", "event=nats-setup-failed err=%s", nxc_log_q(nxc_error_last()));
         return rc;
     }
     atomic_store(&a->bus_up, nxc_bus_connected(a->bus));
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
          * how far they got in theirs (for ReplicationConfig status) */
         snprintf(subject, sizeof(subject), "nxc.ctl.%s.*", a.cfg->runtime_id);
         if (nxc_bus_serve(a.bus, subject, agent_on_control, &a) != NXC_OK)
-            NXC_WARN("agent", "event=control-serve-failed err=\"%s\"", nxc_error_last());
+            NXC_WARN("agent", "event=control-serve-failed err=%s", nxc_log_q(nxc_error_last()));
     }
     if (nreplay) {
         for (int waited = 0; !nxc_bus_connected(a.bus) && waited < 200 && !a.stop; waited++)
@@ -406,9 +406,9 @@ int main(int argc, char **argv)
             snprintf(stream, sizeof(stream), "NXC_%s", replay[i]);
             if (nxc_bus_stream_info(a.bus, stream, NULL, NULL, NULL) != NXC_OK) {
                 NXC_ERROR("replay",
-                          "event=stream-unavailable stream=%s err=\"%s\" "
+                          "event=stream-unavailable stream=%s err=%s "
                           "action=nothing-changed",
-                          stream, nxc_error_last());
+                          stream, nxc_log_q(nxc_error_last()));
                 exit_code = 1;
                 goto out;
             }

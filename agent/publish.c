@@ -353,8 +353,7 @@ void publish_on_ack(void *ctx, const char *msg_id, int ok, uint64_t seq, const c
     item *it = item_new(ITEM_PUB_ACK, CLS_FREE);
 
     if (!ok)
-        NXC_WARN("publish", "event=publish-failed msg_id=%s reason=\"%s\"", msg_id,
-                 reason ? reason : "");
+        NXC_WARN("publish", "event=publish-failed msg_id=%s reason=%s", msg_id, nxc_log_q(reason));
     if (!it)
         return;
     it->msg_id = strdup(msg_id);
@@ -424,6 +423,6 @@ void publish_ensure_stream(agent *a)
     a->stream_backoff_ms = a->stream_backoff_ms ? a->stream_backoff_ms * 2 : 250;
     if (a->stream_backoff_ms > 5000)
         a->stream_backoff_ms = 5000;
-    NXC_WARN("agent", "event=stream-unavailable stream=%s err=\"%s\" retry_ms=%ld", so.name,
-             nxc_error_last(), a->stream_backoff_ms);
+    NXC_WARN("agent", "event=stream-unavailable stream=%s err=%s retry_ms=%ld", so.name,
+             nxc_log_q(nxc_error_last()), a->stream_backoff_ms);
 }

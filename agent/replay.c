@@ -85,8 +85,8 @@ static int replay_stream(agent *a, const char *id, uint64_t from_seq, int64_t si
     snprintf(stream, sizeof(stream), "NXC_%s", id);
     rc = nxc_bus_stream_info(a->bus, stream, &first, &last, &msgs);
     if (rc) {
-        NXC_ERROR("replay", "event=stream-unavailable stream=%s err=\"%s\"", stream,
-                  nxc_error_last());
+        NXC_ERROR("replay", "event=stream-unavailable stream=%s err=%s", stream,
+                  nxc_log_q(nxc_error_last()));
         return rc;
     }
     NXC_INFO("replay", "event=stream stream=%s first=%" PRIu64 " last=%" PRIu64 " msgs=%" PRIu64,
@@ -146,14 +146,14 @@ int agent_replay(agent *a, const char *const *runtimes, size_t n, uint64_t from_
     a->replaying = 1;
     rc = forget_records(a);
     if (rc) {
-        NXC_ERROR("replay", "event=store-error err=\"%s\"", nxc_error_last());
+        NXC_ERROR("replay", "event=store-error err=%s", nxc_log_q(nxc_error_last()));
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
         rc = replay_stream(a, runtimes[i], from_seq, since_ns, &applied, &failed);
         if (rc) {
-            NXC_ERROR("replay", "event=replay-failed runtime=%s err=\"%s\"", runtimes[i],
-                      nxc_error_last());
+            NXC_ERROR("replay", "event=replay-failed runtime=%s err=%s", runtimes[i],
+                      nxc_log_q(nxc_error_last()));
             return rc;
         }
     }

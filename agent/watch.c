@@ -113,8 +113,8 @@ static void *watch_main(void *arg)
 
     rc = nxc_kube_new(a->kcfg, &k);
     if (rc) {
-        NXC_ERROR("watch", "event=client-failed type=%s err=\"%s\"", t->gvr.resource,
-                  nxc_error_last());
+        NXC_ERROR("watch", "event=client-failed type=%s err=%s", t->gvr.resource,
+                  nxc_log_q(nxc_error_last()));
         return NULL;
     }
     nxc_kube_set_stop(k, &a->stop);
@@ -131,10 +131,10 @@ static void *watch_main(void *arg)
                 atomic_store(&t->kind_known, 1);
             if (rc) {
                 NXC_WARN("watch",
-                         "event=type-unavailable type=%s.%s reason=%s err=\"%s\" "
+                         "event=type-unavailable type=%s.%s reason=%s err=%s "
                          "retry_ms=%ld",
-                         t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(),
-                         backoff);
+                         t->gvr.resource, t->gvr.group, nxc_error_name(rc),
+                         nxc_log_q(nxc_error_last()), backoff);
                 pause_ms(a, backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
@@ -147,8 +147,9 @@ static void *watch_main(void *arg)
             break;
         atomic_store(&t->forbidden, rc == NXC_EFORBIDDEN);
         if (rc) {
-            NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
-                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
+            NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=%s retry_ms=%ld",
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()),
+                     backoff);
             pause_ms(a, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;
@@ -180,8 +181,9 @@ static void *watch_main(void *arg)
                 break;
             if (rc == NXC_EFORBIDDEN)
                 atomic_store(&t->forbidden, 1);
-            NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=\"%s\" retry_ms=%ld",
-                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_error_last(), backoff);
+            NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=%s retry_ms=%ld",
+                     t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()),
+                     backoff);
             pause_ms(a, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             if (rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN)
@@ -248,8 +250,8 @@ type_state *agent_type_add(agent *a, enum type_role role, const char *group, con
     if (role == ROLE_DYNAMIC)
         NXC_INFO("watch", "event=type-added type=%s.%s version=%s", resource, group, version);
     if (start && watch_start(a, t) != NXC_OK) {
-        NXC_ERROR("watch", "event=watch-start-failed type=%s.%s err=\"%s\"", resource, group,
-                  nxc_error_last());
+        NXC_ERROR("watch", "event=watch-start-failed type=%s.%s err=%s", resource, group,
+                  nxc_log_q(nxc_error_last()));
     }
     return t;
 }

@@ -49,6 +49,9 @@ void nxc_log(enum nxc_log_level level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
+    for (char *c = line; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     /* one call per line keeps lines whole when several threads log */
     fprintf(stderr, "%s\n", line);
 }
@@ -86,4 +89,13 @@ const char *nxc_log_quote(const char *s, char *buf, unsigned len)
     buf[o++] = '"';
     buf[o] = '\0';
     return buf;
+}
+
+const char *nxc_log_q(const char *s)
+{
+    static _Thread_local char slots[NXC_LOG_Q_SLOTS][NXC_LOG_Q_LEN];
+    static _Thread_local unsigned next;
+    char *buf = slots[next++ % NXC_LOG_Q_SLOTS];
+
+    return nxc_log_quote(s, buf, NXC_LOG_Q_LEN);
 }

@@ -14,13 +14,22 @@ void nxc_log_set_level(enum nxc_log_level level);
 int nxc_log_enabled(enum nxc_log_level level);
 
 /* Writes "<time> level=<level> mod=<module> <formatted message>\n". The message is a run of
- * key=value pairs; values with spaces are quoted by the caller with nxc_log_quote. */
+ * key=value pairs; values with spaces, quotes or text from outside (error messages, API
+ * answers) are quoted by the caller with nxc_log_q. Control bytes left in a line are written
+ * as '?', so a line is always one line. */
 void nxc_log(enum nxc_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Quotes s for a log value into buf ("..." with \" and \\ escaped, control bytes as \xNN,
  * cut to len). Returns buf. */
 const char *nxc_log_quote(const char *s, char *buf, unsigned len);
+
+/* nxc_log_quote into one of NXC_LOG_Q_SLOTS per-thread buffers of NXC_LOG_Q_LEN bytes, for
+ * a value passed straight to a log call ("err=%s", nxc_log_q(nxc_error_last())). A thread's
+ * slots are reused in turn: at most NXC_LOG_Q_SLOTS of them per log line. */
+#define NXC_LOG_Q_SLOTS 4
+#define NXC_LOG_Q_LEN 768
+const char *nxc_log_q(const char *s);
 
 #define NXC_DEBUG(mod, ...)                                                                        \
     do {                                                                                           \
