@@ -153,7 +153,9 @@ static void *consume_main(void *arg)
         }
         rc = nxc_bus_fetch(c, FETCH_BATCH, FETCH_WAIT_MS, &msgs, &n);
         if (rc == NXC_EAGAIN) {
-            atomic_store(&p->reachable, 1);
+            /* nothing new: the stream answered, unless the pull only timed out because NATS
+             * is away (cnats keeps the request until it reconnects) */
+            atomic_store(&p->reachable, nxc_bus_connected(a->bus));
             atomic_store(&p->pending, 0);
             continue;
         }

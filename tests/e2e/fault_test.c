@@ -97,7 +97,18 @@ Test(e2e_fault, peer_api_server_down_then_back, .timeout = 300)
     e2e_pair_down(&p);
 }
 
-/* Scenario: nats-server restarted (file storage) while both sides change: nothing lost. */
+static int saas_sees_edge(void *ctx)
+{
+    return nxc_test_agent_metric(ctx, "nxc_peer_reachable{peer=\"edge\"}") == 1;
+}
+
+static int saas_misses_edge(void *ctx)
+{
+    return nxc_test_agent_metric(ctx, "nxc_peer_reachable{peer=\"edge\"}") == 0;
+}
+
+/* Scenario: nats-server restarted (file storage) while both sides change: nothing lost; the
+ * agent that lost its server reports the peer unreachable meanwhile. */
 Test(e2e_fault, nats_restart_loses_nothing, .timeout = 300)
 {
     e2e_pair p;
@@ -109,8 +120,11 @@ Test(e2e_fault, nats_restart_loses_nothing, .timeout = 300)
     e2e_wait_exists(p.rt[1], &E2E_CONFIG, "config-1");
     e2e_wait_exists(p.rt[1], &E2E_ROOT, "root-1");
     before = e2e_get(p.rt[1], &E2E_CONFIG, "config-1");
+    cr_assert_eq(nxc_test_poll(10000, saas_sees_edge, p.agent[0]), NXC_OK);
 
     cr_assert_eq(nxc_test_natsd_stop(p.nats), 0);
+    cr_assert_eq(nxc_test_poll(15000, saas_misses_edge, p.agent[0]), NXC_OK,
+                 "nxc_peer_reachable stayed 1 with NATS away");
     /* changes on both sides while NATS is away: recorded in LMDB, published later */
     json_decref(e2e_create(p.rt[0], &E2E_GNS, "example/gns.json"));
     e2e_set_spec(p.rt[1], &E2E_CONFIG, "config-1", "myStr0", json_string("edge-while-down"));
@@ -121,6 +135,7 @@ Test(e2e_fault, nats_restart_loses_nothing, .timeout = 300)
     e2e_wait_exists(p.rt[1], &E2E_GNS, "gns-1");
     e2e_wait_gone(p.rt[1], &E2E_ROOT, "root-1");
     e2e_wait_spec(p.rt[0], &E2E_CONFIG, "config-1", "myStr0", json_string("edge-while-down"));
+    cr_assert_eq(nxc_test_poll(15000, saas_sees_edge, p.agent[0]), NXC_OK);
     e2e_expect_quiet(&p, 2000);
     e2e_expect_stream(&p, 0, 4);
     e2e_expect_stream(&p, 1, 1);
