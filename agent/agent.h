@@ -168,6 +168,7 @@ typedef struct agent {
     long stream_backoff_ms;  /* loop: wait before the next attempt */
     int lock_fd;             /* flock on the store directory: one agent per store */
     atomic_int bus_up;       /* NATS connected */
+    atomic_int runtime_up;   /* the local API server answers (every client notes it) */
 
     type_state *types;       /* AGENT_MAX_TYPES slots; [0, ntypes) in use */
     atomic_size_t ntypes;    /* grows (loop only); other threads read it atomically */

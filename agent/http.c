@@ -1,7 +1,7 @@
 /*
  * http: /healthz (the process is alive), /readyz (every type listed and watched, NATS
- * connected), /metrics (Prometheus text). Served by libmicrohttpd on its own thread; it only
- * reads atomics, never the loop's state.
+ * connected, the local API server answering), /metrics (Prometheus text). Served by libmicrohttpd
+ * on its own thread; it only reads atomics, never the loop's state.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -25,6 +25,10 @@ static int ready(agent *a, nxc_buf *why)
 
     if (!atomic_load(&a->bus_up)) {
         nxc_buf_addf(why, "nats: disconnected\n");
+        ok = 0;
+    }
+    if (!atomic_load(&a->runtime_up)) {
+        nxc_buf_addf(why, "runtime: the API server does not answer\n");
         ok = 0;
     }
     for (size_t i = 0; i < atomic_load(&a->ntypes); i++) {
@@ -89,6 +93,8 @@ static void metrics(agent *a, nxc_buf *b)
     metric(b, "nats_reconnects_total", "counter", "NATS connections made.",
            atomic_load(&s->bus_reconnects));
     metric(b, "nats_connected", "gauge", "1 when connected to NATS.", atomic_load(&a->bus_up) != 0);
+    metric(b, "runtime_up", "gauge", "1 while the local API server answers.",
+           atomic_load(&a->runtime_up) != 0);
     nxc_buf_addf(b, "# HELP nxc_peer_reachable 1 when the peer's stream answered lately.\n"
                     "# TYPE nxc_peer_reachable gauge\n");
     for (size_t i = 0; i < a->npeers; i++)

@@ -132,6 +132,8 @@ static int setup(agent *a)
     if (rc)
         return rc;
     nxc_kube_set_stop(a->kube, &a->stop);
+    atomic_store(&a->runtime_up, 1); /* until a request says otherwise */
+    nxc_kube_set_health(a->kube, &a->runtime_up);
     rc = lock_store(a);
     if (rc)
         return rc;

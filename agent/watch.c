@@ -118,6 +118,7 @@ static void *watch_main(void *arg)
         return NULL;
     }
     nxc_kube_set_stop(k, &a->stop);
+    nxc_kube_set_health(k, &a->runtime_up);
     while (!a->stop) {
         free(rv);
         rv = NULL;

@@ -56,6 +56,7 @@ struct nxc_kube {
     char *token;                /* current bearer token (NULL: none) */
     long long token_at;         /* monotonic ms when token_file was last read */
     const volatile int *stop;   /* non-zero: abort transfers; NULL: never */
+    atomic_int *up;             /* the server answers (nxc_kube_set_health); NULL: none */
     long timeout_ms;            /* limit for non-watch requests; 0: none */
     nxc_buf resp;               /* response body of the current request */
     char errbuf[CURL_ERROR_SIZE];
@@ -70,6 +71,7 @@ struct xfer {
     long long last_rx;       /* monotonic ms of the last byte (or the start) */
     int why;                 /* set when a callback aborted the transfer: its NXC_* code */
     CURLcode res;            /* what curl_easy_perform returned */
+    int answered;            /* the response's status line came (health noted) */
 };
 
 /* JSON from the API server. An integer beyond 64 bits (the API server keeps what it was
@@ -714,6 +716,17 @@ void nxc_kube_set_stop(nxc_kube *k, const volatile int *stop)
     k->stop = stop;
 }
 
+void nxc_kube_set_health(nxc_kube *k, atomic_int *up)
+{
+    k->up = up;
+}
+
+static void note_health(nxc_kube *k, int up)
+{
+    if (k->up && atomic_load(k->up) != up)
+        atomic_store(k->up, up);
+}
+
 void nxc_kube_set_timeout(nxc_kube *k, long ms)
 {
     k->timeout_ms = ms > 0 ? ms : 0;
@@ -840,6 +853,16 @@ static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
     if (x->idle_ms > 0 && now_ms() - x->last_rx > x->idle_ms) {
         x->why = nxc_error_set(NXC_EAGAIN, "no data from the server for %ld ms", x->idle_ms);
         return 1;
+    }
+    if (x->k->up && !x->answered) {
+        long status = 0;
+
+        /* a watch waits long for its first event: its status line is the answer */
+        curl_easy_getinfo(x->k->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status > 0) {
+            x->answered = 1;
+            note_health(x->k, status < 500);
+        }
     }
     return 0;
 }
@@ -1013,6 +1036,8 @@ static int perform(nxc_kube *k, struct xfer *x, const char *method, const char *
 
     res = curl_easy_perform(h);
     x->res = res;
+    if (!x->why && res != CURLE_OK && res != CURLE_OUT_OF_MEMORY)
+        note_health(k, 0); /* the server could not be reached, or the answer broke off */
     if (x->why) {
         rc = x->why; /* the callback set the message */
         goto out;
@@ -1022,6 +1047,7 @@ static int perform(nxc_kube *k, struct xfer *x, const char *method, const char *
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    note_health(k, *status > 0 && *status < 500);
     if (*status == 401 && c->token_file)
         k->token_at = 0; /* a rotated token: re-read the file before the next request */
 out:

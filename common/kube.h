@@ -15,6 +15,7 @@
 #define NXC_KUBE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,11 @@ void nxc_kube_free(nxc_kube *k);
 /* A stop flag checked during transfers: when *stop becomes non-zero, a call in progress
  * (watch included) returns NXC_ESTOPPED within about a second. */
 void nxc_kube_set_stop(nxc_kube *k, const volatile int *stop);
+/* A flag the client keeps up to date: 1 once the API server answered a request of this
+ * client (any status below 500, a watch as soon as its response starts), 0 after a request
+ * that could not reach it (connection refused, time-out) or got a 5xx. NULL: none. Several
+ * clients may share one flag. */
+void nxc_kube_set_health(nxc_kube *k, atomic_int *up);
 /* Overall time limit for non-watch requests in milliseconds (default 30000). */
 void nxc_kube_set_timeout(nxc_kube *k, long ms);
 

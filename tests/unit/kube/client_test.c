@@ -296,6 +296,26 @@ Test(kube_client, connection_refused_is_unavailable)
               nxc_error_last());
 }
 
+Test(kube_client, health_flag_follows_the_answers)
+{
+    atomic_int up = 0;
+    json_t *out = NULL;
+
+    start(rest, NULL, TOKEN);
+    nxc_kube_set_health(fx.k, &up);
+    cr_assert_eq(nxc_kube_get(fx.k, &things, NULL, "a", &out), 0, "%s", nxc_error_last());
+    json_decref(out);
+    cr_assert_eq(atomic_load(&up), 1);
+    cr_assert_eq(nxc_kube_get(fx.k, &things, NULL, "broken", &out), NXC_EUNAVAIL);
+    cr_assert_eq(atomic_load(&up), 0, "a 502 is no answer");
+    cr_assert_eq(nxc_kube_get(fx.k, &things, NULL, "missing", &out), NXC_ENOTFOUND);
+    cr_assert_eq(atomic_load(&up), 1, "a 404 is an answer");
+    fake_stop(fx.srv);
+    fx.srv = NULL;
+    cr_assert_eq(nxc_kube_get(fx.k, &things, NULL, "a", &out), NXC_EUNAVAIL);
+    cr_assert_eq(atomic_load(&up), 0, "connection refused");
+}
+
 Test(kube_client, response_over_the_limit)
 {
     json_t *out = NULL;
@@ -466,7 +486,7 @@ Test(kube_client, list_callback_stops)
 
 /* ---- watch ---- */
 
-enum mode { EVENTS, GONE_EVENT, GONE_HTTP, ERROR_EVENT, IDLE, BAD_LINE };
+enum mode { EVENTS, GONE_EVENT, GONE_HTTP, ERROR_EVENT, IDLE, BAD_LINE, SILENT };
 
 static void send_str(int fd, const char *s)
 {
@@ -513,6 +533,7 @@ static int watch_handler(void *ctx, const struct fake_req *rq, int fd)
                      "{\"resourceVersion\":\"20\"}}}\n");
         wait_or_closed(fd, 5000);
         return 1;
+    case SILENT: /* the status line, then nothing */ wait_or_closed(fd, 5000); return 1;
     case BAD_LINE:
         send_str(fd, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"3\"}}"
                      "}\nnot json at all\n");
@@ -631,6 +652,21 @@ Test(kube_client, watch_idle_is_again)
     clock_gettime(CLOCK_MONOTONIC, &b);
     cr_assert(b.tv_sec - a.tv_sec < 3);
     cr_assert_str_eq(rv, "20", "the bookmark before the silence counts");
+    free(rv);
+}
+
+Test(kube_client, a_watch_answers_with_its_status_line)
+{
+    enum mode m = SILENT;
+    struct events e = {0};
+    char *rv = strdup("5");
+    atomic_int up = 0;
+
+    start(watch_handler, &m, TOKEN);
+    nxc_kube_set_health(fx.k, &up);
+    cr_assert_eq(nxc_kube_watch(fx.k, &things, NULL, &rv, 1500, on_watch, &e), NXC_EAGAIN);
+    cr_assert_eq(e.n, 0);
+    cr_assert_eq(atomic_load(&up), 1, "the server answered before any event");
     free(rv);
 }
 
