@@ -17,6 +17,16 @@ quick=0
 labels=${NXC_TEST_LABELS:-}
 
 "$here/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+# The real Nexus datamodels the tests use as input: shared/ beside the checkout.
+shared=${NXC_SHARED_DIR:-$root/../shared}
+if [ ! -d "$shared/datamodels/example" ]; then
+    echo "test: no datamodels at $shared/datamodels (the tests' input): keep the checkout" \
+        "beside shared/, or set NXC_SHARED_DIR to the directory that holds datamodels/"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+shared=$(cd "$shared" && pwd)
 export PATH="$HOME/.cache/nexus-connector/bin:$PATH"
 
 passed=0
@@ -28,7 +38,7 @@ run_pass() {
     shift 2
     local log="$dir/test-output.log"
     echo "== $name: configure and build ($dir)"
-    if ! cmake -S "$root" -B "$dir" -DNXC_WERROR=ON "$@" >/dev/null ||
+    if ! cmake -S "$root" -B "$dir" -DNXC_WERROR=ON -DNXC_SHARED_DIR="$shared" "$@" >/dev/null ||
         ! cmake --build "$dir" -j"$(nproc)" >"$dir/build.log" 2>&1; then
         tail -40 "$dir/build.log" 2>/dev/null
         echo "== $name: build FAILED"

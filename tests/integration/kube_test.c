@@ -44,8 +44,13 @@ static char *pathf(const char *dir, const char *name)
 static int script(const char *verb, const char *dir, int with_crds)
 {
     const char *argv[] = {SCRIPT, verb, dir, with_crds ? "--crds" : NULL, EXAMPLE_CRDS, NULL};
-    char *log = pathf(dir, "start-runtime.log");
-    int rc = nxc_test_run(argv, log, START_MS);
+    char *log = pathf(dir, "start-runtime.log"), pid[32];
+    int rc;
+
+    /* the runtime stops once this test's process is gone, even after a failed assert */
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    setenv("NXC_RT_OWNER_PID", pid, 1);
+    rc = nxc_test_run(argv, log, START_MS);
 
     free(log);
     return rc;

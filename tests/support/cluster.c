@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
@@ -14,6 +15,17 @@
 #include "yaml.h"
 
 #define SCRIPT NXC_SOURCE_DIR "/tools/runtime/start-runtime.sh"
+
+/* Runs the runtime script; a runtime it starts is stopped once this process is gone, so a
+ * test that failed half-way leaves nothing running. */
+static int run_script(const char *const *argv, const char *log)
+{
+    char pid[32];
+
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    setenv("NXC_RT_OWNER_PID", pid, 1);
+    return nxc_test_run(argv, log, 180000);
+}
 #define AGENT_BIN NXC_BINARY_DIR "/nexus-agent"
 
 static char *pathf(const char *a, const char *b)
@@ -36,7 +48,7 @@ int nxc_test_runtime_start(const char *dir, const char *crd_dir, nxc_test_runtim
     *out = NULL;
     if (!rt || !log)
         return NXC_ENOMEM;
-    rc = nxc_test_run(argv, log, 180000);
+    rc = run_script(argv, log);
     if (rc) {
         fprintf(stderr, "runtime did not start in %s; see %s\n", dir, log);
         goto fail;
@@ -66,7 +78,7 @@ static int script(nxc_test_runtime *rt, const char *verb)
 {
     char *log = pathf(rt->dir, "start-runtime.log");
     const char *argv[] = {SCRIPT, verb, rt->dir, NULL};
-    int rc = nxc_test_run(argv, log, 180000);
+    int rc = run_script(argv, log);
 
     free(log);
     return rc;
@@ -140,7 +152,7 @@ int nxc_test_runtime_wipe(nxc_test_runtime *rt, const char *crd_dir)
     if (!rc)
         rc = nxc_test_rmtree(etcd);
     if (!rc)
-        rc = nxc_test_run(argv, log, 180000);
+        rc = run_script(argv, log);
     if (rc)
         fprintf(stderr, "runtime did not come back after the wipe; see %s\n", log);
     free(log);

@@ -14,7 +14,8 @@
 # Environment: NXC_CACHE (tool cache, default ~/.cache/nexus-connector),
 # NXC_ETCD_FSYNC=1 to keep etcd's fsync (off by default: runtimes started here are for tests),
 # NXC_RT_APISERVER_ARGS: extra kube-apiserver flags (e.g. --watch-cache=false), also recorded
-# in DIR/env so a restart of the API server keeps them.
+# in DIR/env so a restart of the API server keeps them; NXC_RT_OWNER_PID: the runtime is
+# stopped once that process is gone (a test that failed half-way leaves nothing running).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() { printf 'start-runtime: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 admin_curl() {
     local dir=$1
@@ -150,6 +151,20 @@ ready_or_dead() {
     admin_curl "$1" "$NXC_RT_SERVER/readyz"
 }
 
+# start_watcher DIR: with NXC_RT_OWNER_PID set, one background process per DIR that stops
+# the runtime when the owner has gone.
+start_watcher() {
+    local dir=$1 owner=${NXC_RT_OWNER_PID:-}
+    [ -n "$owner" ] || return 0
+    if [ -f "$dir/watcher.pid" ] && kill -0 "$(cat "$dir/watcher.pid")" 2>/dev/null; then
+        return 0
+    fi
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        rm -f "$3/watcher.pid"; exec "$2" stop "$3"' watcher "$owner" "$here/start-runtime.sh" \
+        "$dir" </dev/null >/dev/null 2>&1 &
+    echo $! > "$dir/watcher.pid"
+}
+
 # Least-privilege role for the agent on the given CRD files: read CRDs, and read/write the
 # types (and their /status) that the files define.
 agent_rbac() {
@@ -257,6 +272,7 @@ case "$cmd" in
                 printf 'NXC_RT_APISERVER_ARGS=%q\n' "${NXC_RT_APISERVER_ARGS:-}"
             } > "$dir/env"
         fi
+        start_watcher "$dir"
         start_etcd "$dir" "$bin"
         start_apiserver "$dir" "$bin"
         write_kubeconfig "$dir" admin
@@ -282,6 +298,7 @@ case "$cmd" in
         [ -n "$dir" ] || { usage; exit 2; }
         stop_pid "$dir/kube-apiserver.pid"
         stop_pid "$dir/etcd.pid"
+        stop_pid "$dir/watcher.pid"
         ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
