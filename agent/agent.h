@@ -76,6 +76,7 @@ typedef struct type_state {
     atomic_int missing;    /* 1 while the runtime does not serve the type (CRD not installed) */
     atomic_int kind_known; /* 1 once discovery told the kind (written before, read after) */
     atomic_int forbidden;  /* 1 while the runtime refuses (403) to let the agent list it */
+    atomic_int unreadable; /* 1 while what the runtime sends of the type cannot be read */
     int rescan_pending;    /* loop: a rescan could not list it before its first complete list;
                               rescan once that list is in */
 } type_state;

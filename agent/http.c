@@ -44,6 +44,13 @@ static int ready(agent *a, nxc_buf *why)
                          a->types[i].gvr.resource, a->types[i].gvr.group);
             continue;
         }
+        if (atomic_load(&a->types[i].unreadable)) {
+            /* one object the agent cannot read holds up every change of its type */
+            nxc_buf_addf(why, "%s.%s: the runtime sends what the agent cannot read (see the log)\n",
+                         a->types[i].gvr.resource, a->types[i].gvr.group);
+            ok = 0;
+            continue;
+        }
         if (!atomic_load(&a->types[i].listed)) {
             nxc_buf_addf(why, "%s.%s: not listed yet\n", a->types[i].gvr.resource,
                          a->types[i].gvr.group);

@@ -692,6 +692,8 @@ static json_t *condition(const json_t *old, const char *type, int ok, const char
 static void config_problem(agent *a, const scope_config *c, char *reason, size_t rlen, char *msg,
                            size_t mlen)
 {
+    const scope_type *t;
+
     *reason = *msg = '\0';
     if (c->error[0]) {
         snprintf(reason, rlen, "InvalidSpec");
@@ -700,10 +702,17 @@ static void config_problem(agent *a, const scope_config *c, char *reason, size_t
         snprintf(reason, rlen, "NotOurPeer");
         snprintf(msg, mlen, "%.100s is not a peer of agent %.64s; left alone", c->peer,
                  a->cfg->runtime_id);
-    } else if (!scope_type_by_gk(a->scope, c->group, c->kind)) {
+    } else if (!(t = scope_type_by_gk(a->scope, c->group, c->kind))) {
         snprintf(reason, rlen, "TypeNotInstalled");
         snprintf(msg, mlen, "no CRD of group %.100s kind %.100s in this runtime", c->group,
                  c->kind);
+    } else if (c->version[0] && !scope_type_serves(t, c->version)) {
+        /* t->served is ",v1,v2,": shown as "v1,v2" */
+        int n = t->served[0] ? (int)strlen(t->served) - 2 : 0;
+
+        snprintf(reason, rlen, "TypeNotInstalled");
+        snprintf(msg, mlen, "CRD %.100s serves no version %.60s here (it serves %.*s)", t->crd,
+                 c->version, n > 0 ? n : 4, n > 0 ? t->served + 1 : "none");
     }
 }
 
@@ -760,6 +769,31 @@ static void unreadable(agent *a, const scope_config *c, char *msg, size_t len)
     }
 }
 
+/* Logs a config's Ready condition when it changes: what the status says, in the log too. */
+static void log_readiness(const scope_config *c, const json_t *old, const char *reason,
+                          const char *msg)
+{
+    const json_t *cond;
+    const char *was = NULL;
+    size_t i;
+
+    json_array_foreach (json_object_get(old, "conditions"), i, cond) {
+        const char *ty = json_string_value(json_object_get(cond, "type"));
+
+        if (ty && strcmp(ty, "Ready") == 0)
+            was = json_string_value(json_object_get(cond, "reason"));
+    }
+    if (was && strcmp(was, reason) == 0)
+        return;
+    if (strcmp(reason, "Replicating") == 0) {
+        if (was)
+            NXC_INFO("intent", "event=config-ready name=%s was=%s", c->name, was);
+        return;
+    }
+    NXC_WARN("intent", "event=config-not-ready name=%s reason=%s message=%s", c->name, reason,
+             nxc_log_q(msg));
+}
+
 static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
                           const struct counts *n)
 {
@@ -783,6 +817,7 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     now_rfc3339(now, sizeof(now));
     config_problem(a, c, reason, sizeof(reason), msg, sizeof(msg));
     ready = reason[0] == '\0';
+    log_readiness(c, old, ready ? "Replicating" : reason, msg);
     reachable = p && p->report.ok && atomic_load(&a->bus_up);
     peer_waiting(p, wait, sizeof(wait));
     unreadable(a, c, unread, sizeof(unread));
@@ -790,7 +825,10 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
-    if (!p) /* not a peer of ours: nothing to reach, nothing waits */
+    if (c->error[0])
+        json_array_append_new(conds, condition(old, "PeerReachable", 0, "InvalidSpec",
+                                               "the spec is not usable (see Ready)", now));
+    else if (!p) /* not a peer of ours: nothing to reach, nothing waits */
         json_array_append_new(conds, condition(old, "PeerReachable", 0, "NotOurPeer",
                                                "not a peer of this agent", now));
     else

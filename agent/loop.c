@@ -678,7 +678,19 @@ static outcome apply_failed(agent *a, const nxc_event *ev, const char *key, cons
     char type[520], msg[256];
 
     snprintf(type, sizeof(type), "%s.%s", ev->resource, ev->group);
+    if (rc == NXC_EFORBIDDEN) {
+        /* RBAC answers before the type is looked up: a 403 hides a type this runtime does
+         * not serve, which the type's own list has found out */
+        type_state *t = agent_type_find(a, ev->group, ev->resource);
+
+        if (t && atomic_load(&t->missing)) {
+            snprintf(msg, sizeof(msg), "%s", nxc_error_last());
+            rc = nxc_error_set(NXC_ENOTFOUND, "%s is not installed here (%s)", type, msg);
+        }
+    }
     snprintf(msg, sizeof(msg), "%s", nxc_error_last());
+    if (rc == NXC_EINVALID || rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN)
+        agent_problem_clear(a, ev->origin, type, ""); /* the type's problem is this one now */
     if (rc == NXC_EINVALID)
         agent_problem_set(a, PROBLEM_REJECTED, ev->origin, key, msg);
     else if (rc == NXC_ENOTFOUND)

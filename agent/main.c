@@ -159,8 +159,7 @@ static int setup(agent *a)
     /* the datamodel and the intent first: the loop judges every object against them */
     if (!agent_type_add(a, ROLE_CRDS, "apiextensions.k8s.io", "v1", "customresourcedefinitions",
                         "CustomResourceDefinition", 0, 0) ||
-        !agent_type_add(a, ROLE_CONFIGS, "connect.nexus.vmware.com", "v1", "replicationconfigs",
-                        NULL, 0, 0))
+        !agent_type_add(a, ROLE_CONFIGS, SCOPE_OWN_GROUP, "v1", "replicationconfigs", NULL, 0, 0))
         return NXC_ELIMIT;
     for (size_t i = 0; i < c->ntypes; i++)
         if (!agent_type_add(a, ROLE_STATIC, c->types[i].group, c->types[i].version,

@@ -35,7 +35,10 @@ static const char *str_at(const json_t *o, const char *path)
         o = json_object_get(o, part);
         path += n + (dot ? 1 : 0);
     }
-    return json_is_string(o) ? json_string_value(o) : NULL;
+    /* a string with a NUL inside is not the name it seems to be up to the NUL */
+    if (!json_is_string(o) || strlen(json_string_value(o)) != json_string_length(o))
+        return NULL;
+    return json_string_value(o);
 }
 
 static const json_t *obj_at(const json_t *o, const char *a, const char *b, const char *c)
@@ -147,6 +150,12 @@ static int parse_crd(const json_t *crd, scope_type *t)
     t->namespaced =
         str_at(crd, "spec.scope") && strcmp(str_at(crd, "spec.scope"), "Namespaced") == 0;
     json_array_foreach (versions, i, v) {
+        const char *vn = str_at(v, "name");
+        size_t used = strlen(t->served);
+
+        if (vn && !json_is_false(json_object_get(v, "served")) &&
+            used + strlen(vn) + 2 < sizeof(t->served))
+            snprintf(t->served + used, sizeof(t->served) - used, "%s%s,", used ? "" : ",", vn);
         if (json_is_true(json_object_get(v, "storage")) || !t->version[0]) {
             const json_t *st = obj_at(v, "schema", "openAPIV3Schema", "properties");
 
@@ -509,6 +518,15 @@ static int parse_config(const json_t *rc, scope_config *c)
         copy(c->error, sizeof(c->error), "spec.remoteEndpointGvk.name: required (the peer)");
         return NXC_EINVALID;
     }
+    if ((str_at(spec, "remoteEndpointGvk.group") &&
+         strcmp(str_at(spec, "remoteEndpointGvk.group"), SCOPE_OWN_GROUP) != 0) ||
+        (str_at(spec, "remoteEndpointGvk.kind") &&
+         strcmp(str_at(spec, "remoteEndpointGvk.kind"), "NexusEndpoint") != 0)) {
+        copy(c->error, sizeof(c->error),
+             "spec.remoteEndpointGvk: names a NexusEndpoint (group " SCOPE_OWN_GROUP
+             ", kind NexusEndpoint)");
+        return NXC_EINVALID;
+    }
     if (policy && strcmp(policy, "Delete") == 0) {
         c->policy = SCOPE_DELETE;
     } else if (policy && strcmp(policy, "Orphan") != 0) {
@@ -523,12 +541,15 @@ static int parse_config(const json_t *rc, scope_config *c)
         c->source = SCOPE_OBJECT;
         copy(c->group, sizeof(c->group), str_at(o, "objectType.group"));
         copy(c->kind, sizeof(c->kind), str_at(o, "objectType.kind"));
+        copy(c->version, sizeof(c->version), str_at(o, "objectType.version"));
         copy(c->node, sizeof(c->node), str_at(o, "name"));
         if (!c->kind[0] || !c->node[0] || !str_at(o, "objectType.group")) {
             copy(c->error, sizeof(c->error),
                  "spec.source.object: needs objectType (group, kind) and name");
             return NXC_EINVALID;
         }
+        if (strcmp(c->group, SCOPE_OWN_GROUP) == 0)
+            goto own;
         c->hierarchical = !json_is_false(h);
         if (d && (!json_is_integer(d) || json_integer_value(d) < 0)) {
             copy(c->error, sizeof(c->error), "spec.source.object.depth: must be 0 or more");
@@ -545,17 +566,24 @@ static int parse_config(const json_t *rc, scope_config *c)
         c->source = SCOPE_TYPE;
         copy(c->group, sizeof(c->group), str_at(spec, "source.type.group"));
         copy(c->kind, sizeof(c->kind), str_at(spec, "source.type.kind"));
+        copy(c->version, sizeof(c->version), str_at(spec, "source.type.version"));
         copy(c->ns, sizeof(c->ns), str_at(f, "namespace"));
         if (!c->kind[0] || !str_at(spec, "source.type.group")) {
             copy(c->error, sizeof(c->error), "spec.source.type: needs group and kind");
             return NXC_EINVALID;
         }
+        if (strcmp(c->group, SCOPE_OWN_GROUP) == 0)
+            goto own;
         err = parse_pairs(c, json_object_get(f, "labels"), "spec.source.sourceFilters.labels");
         if (!err && sel)
             err = parse_selector(c, sel);
         return err;
     }
     copy(c->error, sizeof(c->error), "spec.source.kind: must be Object or Type");
+    return NXC_EINVALID;
+own:
+    copy(c->error, sizeof(c->error),
+         "spec.source: the connector's own types (" SCOPE_OWN_GROUP ") are not replicated");
     return NXC_EINVALID;
 }
 
@@ -681,17 +709,32 @@ static int labels_ok(const scope_config *c, const json_t *labels)
     return 1;
 }
 
+int scope_type_serves(const scope_type *t, const char *version)
+{
+    char needle[72];
+
+    snprintf(needle, sizeof(needle), ",%s,", version);
+    return strstr(t->served, needle) != NULL;
+}
+
+const scope_type *scope_config_type(const scope *s, const scope_config *c)
+{
+    const scope_type *t = scope_type_by_gk(s, c->group, c->kind);
+
+    return t && (!c->version[0] || scope_type_serves(t, c->version)) ? t : NULL;
+}
+
 int scope_config_covers_type(const scope *s, const scope_config *c, const scope_type *t)
 {
     const scope_type *root;
 
     if (c->error[0])
         return 0;
-    if (c->source == SCOPE_TYPE)
-        return strcmp(t->group, c->group) == 0 && strcmp(t->kind, c->kind) == 0;
-    root = scope_type_by_gk(s, c->group, c->kind);
+    root = scope_config_type(s, c);
     if (!root)
         return 0;
+    if (c->source == SCOPE_TYPE)
+        return root == t;
     if (root == t)
         return 1;
     if (!c->hierarchical)
@@ -715,7 +758,7 @@ int scope_config_selects(const scope *s, const scope_config *c, const char *grou
         return (!c->ns[0] || (ns && strcmp(ns, c->ns) == 0)) && labels_ok(c, labels);
     if (!labels_ok(c, labels)) /* the ancestors' labels */
         return 0;
-    root = scope_type_by_gk(s, c->group, c->kind);
+    root = scope_config_type(s, c);
     if (root == t) {
         display = label(labels, DISPLAY_LABEL);
         return strcmp(display ? display : name, c->node) == 0;

@@ -27,6 +27,7 @@ typedef struct scope_type {
     char crd[SCOPE_NAME_MAX]; /* <plural>.<group>: the CRD's name, and the hierarchy label */
     char group[SCOPE_NAME_MAX];
     char version[64]; /* the storage version */
+    char served[256]; /* the served versions, ",v1,v2," (for a config naming one) */
     char resource[SCOPE_NAME_MAX];
     char kind[128];
     int namespaced;
@@ -45,6 +46,9 @@ typedef struct scope_label {
     enum { SEL_EQ, SEL_NE, SEL_EXISTS, SEL_ABSENT, SEL_IN, SEL_NOTIN } op;
 } scope_label;
 
+/* The group of the connector's own CRDs (ReplicationConfig, NexusEndpoint). */
+#define SCOPE_OWN_GROUP "connect.nexus.vmware.com"
+
 /* One ReplicationConfig as understood. */
 typedef struct scope_config {
     char name[SCOPE_NAME_MAX];
@@ -54,6 +58,7 @@ typedef struct scope_config {
     enum scope_policy policy;
     char group[SCOPE_NAME_MAX]; /* the node's or the type's group and kind */
     char kind[128];
+    char version[64];          /* the version the config names ("" = any) */
     char node[SCOPE_NAME_MAX]; /* Object: the node's display name */
     int hierarchical;          /* Object: 1 = the sub-graph below the node too */
     long depth;                /* Object: levels below the node (0 = all) */
@@ -87,6 +92,11 @@ const scope_type *scope_type_by_gr(const scope *s, const char *group, const char
 int scope_config_selects(const scope *s, const scope_config *c, const char *group,
                          const char *resource, const char *ns, const char *name,
                          const json_t *labels);
+/* 1 when the CRD serves that version. */
+int scope_type_serves(const scope_type *t, const char *version);
+/* The CRD of the node's or the type's kind that config c names, if this runtime has it and
+ * it serves the version c names (when c names one); NULL otherwise. */
+const scope_type *scope_config_type(const scope *s, const scope_config *c);
 /* 1 when the type may hold objects config c selects (the agent watches those types). */
 int scope_config_covers_type(const scope *s, const scope_config *c, const scope_type *t);
 

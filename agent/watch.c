@@ -43,9 +43,9 @@ static int post(type_state *t, int kind, enum nxc_kube_event ev, json_t *obj)
     return post_rv(t, kind, ev, obj, NULL);
 }
 
-/* The type's kind, from API discovery, so creates and deletes can name it before any object
- * of the type was seen. */
-static int discover_kind(type_state *t, nxc_kube *k)
+/* The type's kind, from API discovery, into kind (kind_len bytes): NXC_ENOTFOUND when this
+ * runtime does not serve the type. */
+static int discover(const type_state *t, nxc_kube *k, char *kind_out, size_t kind_len)
 {
     char path[512];
     json_t *doc = NULL, *res;
@@ -65,7 +65,7 @@ static int discover_kind(type_state *t, nxc_kube *k)
         const char *kind = json_string_value(json_object_get(res, "kind"));
 
         if (name && kind && strcmp(name, t->gvr.resource) == 0) {
-            snprintf(t->kind, sizeof(t->kind), "%s", kind);
+            snprintf(kind_out, kind_len, "%s", kind);
             rc = NXC_OK;
             break;
         }
@@ -74,6 +74,13 @@ static int discover_kind(type_state *t, nxc_kube *k)
     if (rc)
         nxc_error_set(rc, "%s is not served by %s", t->gvr.resource, path);
     return rc;
+}
+
+/* Learns the type's kind, so creates and deletes can name it before any object of the type
+ * was seen. */
+static int discover_kind(type_state *t, nxc_kube *k)
+{
+    return discover(t, k, t->kind, sizeof(t->kind));
 }
 
 static int on_item(void *ctx, json_t *obj)
@@ -107,7 +114,7 @@ static void *watch_main(void *arg)
     type_state *t = arg;
     agent *a = t->agent;
     nxc_kube *k = NULL;
-    char *rv = NULL;
+    char *rv = NULL, kind[sizeof(t->kind)];
     long backoff = BACKOFF_MIN_MS;
     int rc;
 
@@ -147,6 +154,15 @@ static void *watch_main(void *arg)
         if (rc == NXC_ESTOPPED)
             break;
         atomic_store(&t->forbidden, rc == NXC_EFORBIDDEN);
+        atomic_store(&t->unreadable, rc == NXC_EINVALID);
+        if (rc == NXC_EFORBIDDEN && discover(t, k, kind, sizeof(kind)) == NXC_ENOTFOUND) {
+            /* RBAC answers before the type is looked up: a 403 can hide a type this runtime
+             * does not serve at all */
+            atomic_store(&t->forbidden, 0);
+            rc = NXC_ENOTFOUND;
+        }
+        if (rc == NXC_ENOTFOUND)
+            atomic_store(&t->missing, 1);
         if (rc) {
             NXC_WARN("watch", "event=list-failed type=%s.%s reason=%s err=%s retry_ms=%ld",
                      t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()),
@@ -155,6 +171,7 @@ static void *watch_main(void *arg)
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
+        atomic_store(&t->missing, 0);
         if (post_rv(t, ITEM_LIST_END, 0, NULL, rv) != NXC_OK)
             break;
         NXC_INFO("watch", "event=listed type=%s.%s rv=%s", t->gvr.resource, t->gvr.group,
@@ -182,13 +199,16 @@ static void *watch_main(void *arg)
                 break;
             if (rc == NXC_EFORBIDDEN)
                 atomic_store(&t->forbidden, 1);
+            if (rc == NXC_EINVALID)
+                atomic_store(&t->unreadable, 1);
             NXC_WARN("watch", "event=watch-failed type=%s.%s reason=%s err=%s retry_ms=%ld",
                      t->gvr.resource, t->gvr.group, nxc_error_name(rc), nxc_log_q(nxc_error_last()),
                      backoff);
             pause_ms(a, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-            if (rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN)
-                break; /* the type went away or lost access: start over with a list */
+            if (rc == NXC_ENOTFOUND || rc == NXC_EFORBIDDEN || rc == NXC_EINVALID)
+                break; /* the type went away, lost access, or sent an event that cannot be
+                        * read (resuming would read it again): start over with a list */
         }
     }
     free(rv);

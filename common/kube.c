@@ -74,15 +74,17 @@ struct xfer {
     int answered;            /* the response's status line came (health noted) */
 };
 
-/* JSON from the API server. An integer beyond 64 bits (the API server keeps what it was
- * given) cannot be held exactly by jansson; rather than failing the whole response — and with
- * it every later event of the type — such a document is read again with integers as reals. */
+/* JSON from the API server. A string may hold NUL (\u0000 is valid JSON and the server keeps
+ * it): it is read with its length, never cut. An integer beyond 64 bits (the API server keeps
+ * what it was given) cannot be held exactly by jansson; rather than failing the whole
+ * response — and with it every later event of the type — such a document is read again with
+ * integers as reals. */
 static json_t *load_json(const char *p, size_t n, json_error_t *err)
 {
-    json_t *v = json_loadb(p, n, 0, err);
+    json_t *v = json_loadb(p, n, JSON_ALLOW_NUL, err);
 
     if (!v && strstr(err->text, "too big integer"))
-        v = json_loadb(p, n, JSON_DECODE_INT_AS_REAL, err);
+        v = json_loadb(p, n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
     return v;
 }
 

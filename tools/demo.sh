@@ -8,6 +8,9 @@
 #
 #   tools/demo.sh           run the demo and keep it running (Ctrl-C stops everything)
 #   tools/demo.sh --once    run the demo, then stop everything and exit
+#   tools/demo.sh stop-agent ID | start-agent ID
+#                           in another terminal, while the demo runs: stop or start again
+#                           the agent of runtime ID (saas or edge), e.g. to try an outage
 #
 # Environment: NXC_DEMO_DIR (default /tmp/nexus-demo), NXC_DATAMODEL (CRD directory,
 # default ../shared/datamodels/example beside the repository).
@@ -18,6 +21,44 @@ root=$(cd "$here/.." && pwd)
 once=0
 [ "${1:-}" = --once ] && once=1
 work=${NXC_DEMO_DIR:-/tmp/nexus-demo}
+agent_bin="$root/build/nexus-agent"
+
+# agent_up ID: starts the agent of runtime ID from its config in $work, detached.
+agent_up() {
+    setsid "$agent_bin" --config "$work/agent-$1.yaml" >>"$work/agent-$1.log" 2>&1 </dev/null &
+    echo $! > "$work/agent-$1.pid"
+}
+
+# agent_down ID: stops it (SIGTERM: it finishes what is in flight) and waits until it is gone.
+agent_down() {
+    local pid
+    pid=$(cat "$work/agent-$1.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$work/agent-$1.pid"
+}
+
+agent_running() {
+    [ -f "$work/agent-$1.pid" ] && kill -0 "$(cat "$work/agent-$1.pid")" 2>/dev/null
+}
+
+case "${1:-}" in
+    stop-agent | start-agent)
+        id=${2:-}
+        case "$id" in saas | edge) ;; *) echo "demo: $1 takes saas or edge" >&2; exit 2 ;; esac
+        [ -f "$work/agent-$id.yaml" ] || { echo "demo: no demo runs in $work" >&2; exit 1; }
+        if [ "$1" = stop-agent ]; then
+            agent_down "$id"
+            echo "agent $id stopped; changes on both sides wait (tools/demo.sh start-agent $id)"
+        elif agent_running "$id"; then
+            echo "agent $id is running already"
+        else
+            agent_up "$id"
+            echo "agent $id started; it catches up (log: $work/agent-$id.log)"
+        fi
+        exit 0
+        ;;
+esac
 crds=${NXC_DATAMODEL:-$root/../shared/datamodels/example}
 [ -d "$crds" ] || { echo "demo: no datamodel at $crds (set NXC_DATAMODEL)" >&2; exit 1; }
 crds=$(cd "$crds" && pwd)
@@ -29,17 +70,12 @@ say "installing what is missing and building"
 bin="$HOME/.cache/nexus-connector/bin"
 cmake -S "$root" -B "$root/build" >/dev/null
 cmake --build "$root/build" -j"$(nproc)" --target nexus-agent nexus-inspect >/dev/null
-agent_bin="$root/build/nexus-agent"
 
 cleanup() {
     set +e
     say "stopping"
     for id in saas edge; do
-        [ -f "$work/agent-$id.pid" ] && kill "$(cat "$work/agent-$id.pid")" 2>/dev/null
-    done
-    for id in saas edge; do
-        [ -f "$work/agent-$id.pid" ] && while kill -0 "$(cat "$work/agent-$id.pid")" 2>/dev/null; do sleep 0.1; done
-        rm -f "$work/agent-$id.pid"
+        agent_down "$id"
         "$here/runtime/start-runtime.sh" stop "$work/runtime-$id"
     done
     "$here/runtime/start-nats.sh" stop "$work/nats"
@@ -82,14 +118,21 @@ store:
 http:
   listen: 127.0.0.1:0
 YAML
-    "$agent_bin" --config "$work/agent-$id.yaml" >"$work/agent-$id.log" 2>&1 &
-    echo $! > "$work/agent-$id.pid"
+    agent_up "$id"
 }
 
 say "starting the two agents"
 start_agent saas edge
 start_agent edge saas
 echo "agent logs: $work/agent-saas.log and $work/agent-edge.log"
+for id in saas edge; do
+    end=$((SECONDS + 30))
+    until addr=$(grep -o 'event=listening addr=[0-9.:]*' "$work/agent-$id.log" 2>/dev/null); do
+        [ $SECONDS -lt $end ] || { echo "demo: agent $id did not start; see $work/agent-$id.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    echo "agent $id: http://${addr#event=listening addr=}/readyz and /metrics"
+done
 
 kc_saas=("$bin/kubectl" --kubeconfig "$work/runtime-saas/admin.kubeconfig")
 kc_edge=("$bin/kubectl" --kubeconfig "$work/runtime-edge/admin.kubeconfig")
@@ -174,12 +217,20 @@ The demo is running. Try it (copy and paste):
   nats --server $NXC_NATS_URL stream ls                  # one stream per runtime
   nats --server $NXC_NATS_URL stream view NXC_saas       # headers show key, op, vectors
   tail -f $work/agent-saas.log $work/agent-edge.log
+  $here/demo.sh stop-agent edge                   # an outage: change both sides meanwhile,
+  $here/demo.sh start-agent edge                  # then watch edge catch up
 
 TXT
 echo "Press Ctrl-C to stop everything."
-while kill -0 "$(cat "$work/agent-saas.pid")" 2>/dev/null &&
-    kill -0 "$(cat "$work/agent-edge.pid")" 2>/dev/null; do
+down=""
+while true; do
+    for id in saas edge; do
+        if ! agent_running "$id" && [[ " $down " != *" $id "* ]]; then
+            echo "agent $id is not running (log: $work/agent-$id.log; start it: $here/demo.sh start-agent $id)"
+            down="$down $id"
+        elif agent_running "$id"; then
+            down=${down// $id/}
+        fi
+    done
     sleep 1
 done
-echo "an agent exited; see its log in $work" >&2
-exit 1

@@ -325,10 +325,11 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     /* what edge can take arrives; the config names the types that wait there */
     e2e_wait_exists(edge, &E2E_CONFIG, "config-1");
     e2e_wait_exists(edge, &E2E_GNS, "gns-1");
+    /* foos: no CRD on edge (and so no role for it either: its 403 does not hide that) */
     e2e_wait_condition(saas, "subgraph", "Synced", "False", "PeerWaiting",
-                       "foos.gns.tsm.tanzu.vmware.com");
+                       "edge has no CRD for foos.gns.tsm.tanzu.vmware.com");
     e2e_wait_condition(saas, "subgraph", "Synced", "False", "PeerWaiting",
-                       "accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
+                       "edge may not write accesscontrolpolicies.policypkg.tsm.tanzu.vmware.com");
     wait_count(saas, "selected", 5);
     /* ... and nothing else is held up */
     node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());

@@ -266,6 +266,16 @@ Test(e2e_on_demand, subgraph_configs_and_policies, .timeout = 300)
     /* a config naming another agent's peer is left alone, and says so */
     create(saas, &RC, type_config("elsewhere", "other-runtime", "app=web"));
     e2e_wait_condition(saas, "elsewhere", "Ready", "False", "NotOurPeer", NULL);
+    /* and one naming a version its CRD does not serve selects nothing, saying which it serves */
+    {
+        json_t *v9 = type_config("wrong-version", "edge", "app");
+
+        json_object_set_new(e2e_at(v9, (const char *[]){"spec", "source", "type", NULL}), "version",
+                            json_string("v9"));
+        create(saas, &RC, v9);
+    }
+    e2e_wait_condition(saas, "wrong-version", "Ready", "False", "TypeNotInstalled",
+                       "serves no version v9 here (it serves v1)");
 
     /* a node added later below the root is replicated */
     foo(saas, "foo-2", under_gns("gns", "foo-2", NULL));

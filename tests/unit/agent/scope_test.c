@@ -42,7 +42,7 @@ static void teardown(void)
 static const scope_config *config(const char *json)
 {
     json_error_t e;
-    json_t *rc = json_loads(json, 0, &e);
+    json_t *rc = json_loads(json, JSON_ALLOW_NUL, &e); /* as the agent reads the API server */
     int changed = 0;
 
     cr_assert_not_null(rc, "%s", e.text);
@@ -83,6 +83,7 @@ Test(scope, datamodel_from_example_crds, .init = setup, .fini = teardown)
     cr_assert_str_eq(t->crd, "gnses.gns.tsm.tanzu.vmware.com");
     cr_assert_str_eq(t->resource, "gnses");
     cr_assert_str_eq(t->version, "v1");
+    cr_assert_str_eq(t->served, ",v1,");
     cr_assert_eq(t->namespaced, 0);
     cr_assert_eq(t->nexus_status, 1);
     cr_assert_eq(t->nhierarchy, 2);
@@ -263,6 +264,17 @@ Test(scope, bad_specs_are_kept_with_a_reason_and_select_nothing, .init = setup, 
         {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Object\",\"object\":{"
          "\"objectType\":{\"group\":\"g\",\"kind\":\"K\"},\"name\":\"n\",\"depth\":-1}}}",
          "spec.source.object.depth: must be 0 or more"},
+        {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Object\",\"object\":{"
+         "\"objectType\":{\"group\":\"gns.tsm.tanzu.vmware.com\\u0000\",\"kind\":\"Gns\"},"
+         "\"name\":\"gns\"}}}",
+         "spec.source.object: needs objectType (group, kind) and name"},
+        {"{\"remoteEndpointGvk\":{\"group\":\"apps\",\"kind\":\"Deployment\",\"name\":\"b\"},"
+         "\"source\":{\"kind\":\"Type\",\"type\":{\"group\":\"g\",\"kind\":\"K\"}}}",
+         "spec.remoteEndpointGvk: names a NexusEndpoint (group connect.nexus.vmware.com, kind "
+         "NexusEndpoint)"},
+        {"{\"remoteEndpointGvk\":{\"name\":\"b\"},\"source\":{\"kind\":\"Type\",\"type\":{"
+         "\"group\":\"connect.nexus.vmware.com\",\"kind\":\"ReplicationConfig\"}}}",
+         "spec.source: the connector's own types (connect.nexus.vmware.com) are not replicated"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -338,4 +350,40 @@ Test(scope, crd_without_annotation_replicated_by_type, .init = setup, .fini = te
     cr_assert_not(scope_config_selects(sc, c, "plain.example.com", "widgets", "team-b", "w1", l));
     cr_assert_not(scope_config_selects(sc, c, "gns.tsm.tanzu.vmware.com", "foos", NULL, "w1", l));
     json_decref(l);
+}
+
+static const scope_config *config_named(const char *name)
+{
+    for (size_t i = 0; i < scope_config_count(sc); i++)
+        if (strcmp(scope_config_at(sc, i)->name, name) == 0)
+            return scope_config_at(sc, i);
+    cr_assert_fail("no config %s", name);
+    return NULL;
+}
+
+Test(scope, a_version_the_crd_does_not_serve_selects_nothing, .init = setup, .fini = teardown)
+{
+    const scope_type *foos = scope_type_by_crd(sc, "foos.gns.tsm.tanzu.vmware.com");
+    const scope_config *v9, *v1, *any;
+
+    config("{\"metadata\":{\"name\":\"v9\"},\"spec\":{\"remoteEndpointGvk\":{\"name\":\"b\"},"
+           "\"source\":{\"kind\":\"Type\",\"type\":{\"group\":\"gns.tsm.tanzu.vmware.com\","
+           "\"kind\":\"Foo\",\"version\":\"v9\"}}}}");
+    config("{\"metadata\":{\"name\":\"v1\"},\"spec\":{\"remoteEndpointGvk\":{\"name\":\"b\"},"
+           "\"source\":{\"kind\":\"Type\",\"type\":{\"group\":\"gns.tsm.tanzu.vmware.com\","
+           "\"kind\":\"Foo\",\"version\":\"v1\"}}}}");
+    config("{\"metadata\":{\"name\":\"any\"},\"spec\":{\"remoteEndpointGvk\":{\"name\":\"b\"},"
+           "\"source\":{\"kind\":\"Object\",\"object\":{\"objectType\":{\"group\":"
+           "\"gns.tsm.tanzu.vmware.com\",\"kind\":\"Gns\"},\"name\":\"gns\"}}}}");
+    /* the configs array may have moved while they were added: look them up now */
+    v9 = config_named("v9");
+    v1 = config_named("v1");
+    any = config_named("any");
+
+    cr_assert_not_null(foos);
+    cr_assert_null(scope_config_type(sc, v9));
+    cr_assert_not(scope_config_covers_type(sc, v9, foos));
+    cr_assert_eq(scope_config_type(sc, v1), foos);
+    cr_assert(scope_config_covers_type(sc, v1, foos));
+    cr_assert_not_null(scope_config_type(sc, any), "no version named: any served one");
 }

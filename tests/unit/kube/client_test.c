@@ -95,6 +95,10 @@ static int rest(void *ctx, const struct fake_req *rq, int fd)
         fake_reply(fd, 200,
                    "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Thing\","
                    "\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"9007199254740993\"}}");
+    } else if (strcmp(rq->method, "GET") == 0 && strstr(t, "/things/nul")) {
+        fake_reply(fd, 200,
+                   "{\"kind\":\"Thing\",\"metadata\":{\"name\":\"nul\"},\"spec\":{"
+                   "\"note\":\"a\\u0000b\"}}");
     } else if (strstr(t, "/things/missing")) {
         fake_reply(fd, 404, status_json(404, "NotFound", "things \\\"missing\\\" not found"));
     } else if (strcmp(rq->method, "POST") == 0) {
@@ -156,6 +160,18 @@ Test(kube_client, get_sends_token_and_reuses_connection)
     cr_assert_str_eq(fake_req(fx.srv, 0)->auth, "Bearer " TOKEN);
     cr_assert_str_eq(fake_req(fx.srv, 0)->target, "/apis/example.com/v1/things/a");
     cr_assert_eq(fake_nconns(fx.srv), 1, "keep-alive: one connection for all requests");
+}
+
+Test(kube_client, a_nul_inside_a_string_is_kept)
+{
+    json_t *obj = NULL, *note;
+
+    start(rest, NULL, TOKEN);
+    cr_assert_eq(nxc_kube_get(fx.k, &things, NULL, "nul", &obj), 0, "%s", nxc_error_last());
+    note = json_object_get(json_object_get(obj, "spec"), "note");
+    cr_assert_eq(json_string_length(note), 3, "the string was cut at its NUL");
+    cr_assert_eq(memcmp(json_string_value(note), "a\0b", 3), 0);
+    json_decref(obj);
 }
 
 Test(kube_client, no_token_no_authorization)

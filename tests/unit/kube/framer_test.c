@@ -199,3 +199,26 @@ Test(kube, framer_integer_beyond_64_bits_does_not_stop_the_stream)
     nxc_kube_framer_free(f);
     seen_free(&s);
 }
+
+static int keep_note(void *ctx, json_t *ev)
+{
+    json_t **out = ctx;
+
+    *out = json_incref(json_object_get(ev, "note"));
+    return 0;
+}
+
+Test(kube, framer_keeps_nul_inside_a_string)
+{
+    static const char ev[] = "{\"note\":\"a\\u0000b\"}\n";
+    json_t *note = NULL;
+    nxc_kube_framer *f;
+
+    cr_assert_eq(nxc_kube_framer_new(1024, keep_note, &note, &f), 0);
+    cr_assert_eq(nxc_kube_framer_feed(f, ev, strlen(ev)), 0, "%s", nxc_error_last());
+    cr_assert_not_null(note);
+    cr_assert_eq(json_string_length(note), 3, "the string was cut at its NUL");
+    cr_assert_eq(memcmp(json_string_value(note), "a\0b", 3), 0);
+    json_decref(note);
+    nxc_kube_framer_free(f);
+}
