@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t *doc = json_loadb((const char *)data, size, 0, NULL);
+    json_t *doc = json_loadb((const char *)data, size, JSON_ALLOW_NUL, NULL); /* as kube.c */
     json_t *labels = json_pack("{s:s,s:s,s:s}", "nexus/display_name", "g1", "app", "web",
                                "configs.config.tsm.tanzu.vmware.com", "c1");
     scope *s = scope_new();
