@@ -744,8 +744,9 @@ static void peer_waiting(const peer_state *p, char *msg, size_t len)
         snprintf(msg + o, len - o, ": its changes wait");
 }
 
-/* The types config c covers that this agent may not list here (RBAC): "" if none. */
-static void unreadable(agent *a, const scope_config *c, char *msg, size_t len)
+/* The types config c covers that this agent may not list here (RBAC), or (bad = 1) whose
+ * objects here it cannot read: "" if none. */
+static void unreadable(agent *a, const scope_config *c, int bad, char *msg, size_t len)
 {
     size_t o = 0, total = atomic_load(&a->ntypes);
 
@@ -755,7 +756,7 @@ static void unreadable(agent *a, const scope_config *c, char *msg, size_t len)
         const scope_type *st;
         int n;
 
-        if (t->role != ROLE_DYNAMIC || !atomic_load(&t->forbidden))
+        if (t->role != ROLE_DYNAMIC || !atomic_load(bad ? &t->unreadable : &t->forbidden))
             continue;
         st = scope_type_by_gr(a->scope, t->gvr.group, t->gvr.resource);
         if (!st || !scope_config_covers_type(a->scope, c, st))
@@ -767,6 +768,30 @@ static void unreadable(agent *a, const scope_config *c, char *msg, size_t len)
         }
         o += (size_t)n;
     }
+}
+
+/* What keeps config c's objects here from going out, if anything: the Synced reason and
+ * message. 0 when nothing does. */
+static int source_problem(agent *a, const scope_config *c, const char **reason, char *msg,
+                          size_t len)
+{
+    static const char *const reasons[2] = {"SourceForbidden", "SourceUnreadable"};
+    static const char *const before[2] = {"this agent may not list ", "an object of "};
+    static const char *const after[2] = {
+        " here: those objects are not replicated until its role allows it",
+        " here cannot be read (see this agent's log): the type's changes wait until it is fixed "
+        "or deleted"};
+    char types[300];
+
+    for (int bad = 0; bad < 2; bad++) {
+        unreadable(a, c, bad, types, sizeof(types));
+        if (types[0]) {
+            *reason = reasons[bad];
+            snprintf(msg, len, "%s%s%s", before[bad], types, after[bad]);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Logs a config's Ready condition when it changes: what the status says, in the log too. */
@@ -799,7 +824,8 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
 {
     struct intent_track *tr = a->track;
     int slot = tr ? slot_of(tr, c->name, 1) : -1;
-    char reason[64], msg[640], wait[400], unread[300], now[32];
+    char reason[64], msg[640], wait[400], src[640], now[32];
+    const char *src_reason = NULL;
     const peer_state *p = NULL;
     unsigned long long sel = 0, pend = 0, fail = 0, conf = 0;
     int ready, reachable, synced;
@@ -820,8 +846,8 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     log_readiness(c, old, ready ? "Replicating" : reason, msg);
     reachable = p && p->report.ok && atomic_load(&a->bus_up);
     peer_waiting(p, wait, sizeof(wait));
-    unreadable(a, c, unread, sizeof(unread));
-    synced = ready && reachable && slot >= 0 && pend == 0 && fail == 0 && !wait[0] && !unread[0];
+    source_problem(a, c, &src_reason, src, sizeof(src));
+    synced = ready && reachable && slot >= 0 && pend == 0 && fail == 0 && !wait[0] && !src_reason;
     conds = json_array();
     json_array_append_new(conds, condition(old, "Ready", ready, ready ? "Replicating" : reason,
                                            ready ? "the selection is replicated" : msg, now));
@@ -845,12 +871,8 @@ static json_t *status_for(agent *a, const scope_config *c, const json_t *old,
     } else if (!ready) {
         json_array_append_new(conds, condition(old, "Synced", 0, "NotReady",
                                                "nothing is replicated (see Ready)", now));
-    } else if (unread[0]) {
-        snprintf(msg, sizeof(msg),
-                 "this agent may not list %s here: those objects are not replicated until its "
-                 "role allows it",
-                 unread);
-        json_array_append_new(conds, condition(old, "Synced", 0, "SourceForbidden", msg, now));
+    } else if (src_reason) {
+        json_array_append_new(conds, condition(old, "Synced", 0, src_reason, src, now));
     } else if (!reachable) {
         json_array_append_new(conds, condition(old, "Synced", 0, "PeerUnreachable",
                                                "the peer does not answer: changes wait on the "
@@ -948,7 +970,10 @@ void intent_status(agent *a)
                 o->applied = 0;
         }
     }
-    for (size_t i = 0; atomic_load(&t->listed) && i < scope_config_count(a->scope); i++) {
+    /* not before the datamodel is complete: a config's type would look not installed */
+    for (size_t i = 0; atomic_load(&t->listed) && atomic_load(&a->types[0].listed) &&
+                       i < scope_config_count(a->scope);
+         i++) {
         const scope_config *c = scope_config_at(a->scope, i);
         json_t *cur = NULL, *st, *old, *body;
         char path[512];

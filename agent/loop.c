@@ -678,6 +678,13 @@ static outcome apply_failed(agent *a, const nxc_event *ev, const char *key, cons
     char type[520], msg[256];
 
     snprintf(type, sizeof(type), "%s.%s", ev->resource, ev->group);
+    if (rc == NXC_EINVALID && strcmp(what, "read") == 0) {
+        /* the object as this runtime holds it cannot be read (it is not the content that
+         * was refused): the message waits until the object can be read again */
+        NXC_WARN("agent", "event=apply-waiting key=%s op=%s reason=unreadable err=%s", key, what,
+                 nxc_log_q(nxc_error_last()));
+        return retry_later(5000);
+    }
     if (rc == NXC_EFORBIDDEN) {
         /* RBAC answers before the type is looked up: a 403 hides a type this runtime does
          * not serve, which the type's own list has found out */

@@ -221,6 +221,18 @@ static void send_one(agent *a, const char *key, const char *value, size_t len)
     if (rc) {
         free(nxc_strmap_del(a->inflight, id));
         atomic_fetch_add(&a->stats.publish_failures, 1);
+        if (rc == NXC_ELIMIT) {
+            /* larger than the server takes: it stays in the outbox (a later, smaller version
+             * replaces it), and says so now and then — every try would flood the log */
+            static int64_t warned_ms; /* the loop thread only */
+
+            if (now_ms() - warned_ms >= 60000) {
+                warned_ms = now_ms();
+                NXC_WARN("publish",
+                         "event=publish-too-large key=%s bytes=%zu err=%s action=kept-in-outbox",
+                         key, blen, nxc_log_q(nxc_error_last()));
+            }
+        }
         NXC_DEBUG("publish", "event=publish-deferred key=%s err=%s", key, nxc_error_name(rc));
     }
 }

@@ -155,11 +155,19 @@ static void *watch_main(void *arg)
             break;
         atomic_store(&t->forbidden, rc == NXC_EFORBIDDEN);
         atomic_store(&t->unreadable, rc == NXC_EINVALID);
-        if (rc == NXC_EFORBIDDEN && discover(t, k, kind, sizeof(kind)) == NXC_ENOTFOUND) {
+        if (rc == NXC_EFORBIDDEN) {
             /* RBAC answers before the type is looked up: a 403 can hide a type this runtime
              * does not serve at all */
-            atomic_store(&t->forbidden, 0);
-            rc = NXC_ENOTFOUND;
+            char why[512];
+
+            snprintf(why, sizeof(why), "%s", nxc_error_last());
+            if (discover(t, k, kind, sizeof(kind)) == NXC_ENOTFOUND) {
+                atomic_store(&t->forbidden, 0);
+                rc = NXC_ENOTFOUND;
+            } else {
+                atomic_store(&t->missing, 0); /* served: really forbidden */
+                nxc_error_set(rc, "%s", why);
+            }
         }
         if (rc == NXC_ENOTFOUND)
             atomic_store(&t->missing, 1);

@@ -74,17 +74,73 @@ struct xfer {
     int answered;            /* the response's status line came (health noted) */
 };
 
+/* 1 when the integer token p[0..n) (digits, maybe a leading '-') is beyond 64 bits. */
+static int beyond_int64(const char *p, size_t n)
+{
+    const char *limit = "9223372036854775807";
+
+    if (n && *p == '-') {
+        p++;
+        n--;
+        limit = "9223372036854775808";
+    }
+    return n > 19 || (n == 19 && memcmp(p, limit, 19) > 0);
+}
+
+/* Copies the JSON text p[0..n) into out with ".0" after each integer beyond 64 bits, so that
+ * those — and only those — are read as reals. */
+static int widen_big_integers(const char *p, size_t n, nxc_buf *out)
+{
+    size_t i = 0;
+    int rc = NXC_OK;
+
+    while (i < n && !rc) {
+        size_t j = i;
+
+        if (p[i] == '"') { /* a string, escapes included, copied as it is */
+            for (j = i + 1; j < n && p[j] != '"'; j++)
+                if (p[j] == '\\')
+                    j++;
+            j = j < n ? j + 1 : n;
+        } else if (p[i] == '-' || (p[i] >= '0' && p[i] <= '9')) {
+            size_t digits_end;
+
+            for (j = i + 1; j < n && p[j] >= '0' && p[j] <= '9'; j++)
+                ;
+            digits_end = j;
+            while (j < n && (p[j] == '.' || p[j] == 'e' || p[j] == 'E' || p[j] == '+' ||
+                             p[j] == '-' || (p[j] >= '0' && p[j] <= '9')))
+                j++;
+            rc = nxc_buf_add(out, p + i, j - i);
+            if (!rc && j == digits_end && beyond_int64(p + i, j - i))
+                rc = nxc_buf_add(out, ".0", 2);
+            i = j;
+            continue;
+        } else {
+            j = i + 1;
+        }
+        rc = nxc_buf_add(out, p + i, j - i);
+        i = j;
+    }
+    return rc;
+}
+
 /* JSON from the API server. A string may hold NUL (\u0000 is valid JSON and the server keeps
  * it): it is read with its length, never cut. An integer beyond 64 bits (the API server keeps
- * what it was given) cannot be held exactly by jansson; rather than failing the whole
- * response — and with it every later event of the type — such a document is read again with
- * integers as reals. */
+ * what it was given) cannot be held by jansson; rather than failing the whole response — and
+ * with it every later event of the type — such a document is read again with those integers,
+ * and only those, as reals (every other number keeps its exact value and its type). */
 static json_t *load_json(const char *p, size_t n, json_error_t *err)
 {
     json_t *v = json_loadb(p, n, JSON_ALLOW_NUL, err);
+    nxc_buf wide;
 
-    if (!v && strstr(err->text, "too big integer"))
-        v = json_loadb(p, n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
+    if (v || !strstr(err->text, "too big integer"))
+        return v;
+    nxc_buf_init(&wide, n + n / 2 + 16);
+    if (widen_big_integers(p, n, &wide) == NXC_OK)
+        v = json_loadb(wide.ptr, wide.len, JSON_ALLOW_NUL, err);
+    nxc_buf_free(&wide);
     return v;
 }
 

@@ -38,9 +38,15 @@ agent_down() {
     rm -f "$work/agent-$1.pid"
 }
 
-agent_running() {
-    [ -f "$work/agent-$1.pid" ] && kill -0 "$(cat "$work/agent-$1.pid")" 2>/dev/null
+agent_running() { # a process that exited but was not reaped yet (a zombie) does not count
+    local pid
+    pid=$(cat "$work/agent-$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null &&
+        [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]
 }
+
+# The command that acts on this demo from another terminal.
+self="$here/demo.sh"
+[ "$work" = /tmp/nexus-demo ] || self="NXC_DEMO_DIR=$work $self"
 
 case "${1:-}" in
     stop-agent | start-agent)
@@ -49,7 +55,7 @@ case "${1:-}" in
         [ -f "$work/agent-$id.yaml" ] || { echo "demo: no demo runs in $work" >&2; exit 1; }
         if [ "$1" = stop-agent ]; then
             agent_down "$id"
-            echo "agent $id stopped; changes on both sides wait (tools/demo.sh start-agent $id)"
+            echo "agent $id stopped; changes on both sides wait ($self start-agent $id)"
         elif agent_running "$id"; then
             echo "agent $id is running already"
         else
@@ -217,8 +223,8 @@ The demo is running. Try it (copy and paste):
   nats --server $NXC_NATS_URL stream ls                  # one stream per runtime
   nats --server $NXC_NATS_URL stream view NXC_saas       # headers show key, op, vectors
   tail -f $work/agent-saas.log $work/agent-edge.log
-  $here/demo.sh stop-agent edge                   # an outage: change both sides meanwhile,
-  $here/demo.sh start-agent edge                  # then watch edge catch up
+  $self stop-agent edge    # an outage: change both sides meanwhile,
+  $self start-agent edge   # then watch edge catch up
 
 TXT
 echo "Press Ctrl-C to stop everything."
@@ -226,7 +232,7 @@ down=""
 while true; do
     for id in saas edge; do
         if ! agent_running "$id" && [[ " $down " != *" $id "* ]]; then
-            echo "agent $id is not running (log: $work/agent-$id.log; start it: $here/demo.sh start-agent $id)"
+            echo "agent $id is not running (log: $work/agent-$id.log; start it: $self start-agent $id)"
             down="$down $id"
         elif agent_running "$id"; then
             down=${down// $id/}

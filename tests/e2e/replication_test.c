@@ -44,6 +44,7 @@ Test(e2e, two_way_replication, .timeout = 300)
     static const char *const names[3] = {"root-1", "config-1", "gns-1"};
     e2e_pair p;
     json_t *a_obj, *b_obj, *v;
+    uint64_t seq;
 
     e2e_pair_up(&p);
 
@@ -182,6 +183,45 @@ Test(e2e, two_way_replication, .timeout = 300)
     cr_assert_eq(nxc_test_poll(90000, ready, p.agent[0]), NXC_OK);
     e2e_set_spec(p.rt[0], &E2E_GNS, "gns-1", "port", json_integer(6));
     e2e_wait_spec(p.rt[1], &E2E_GNS, "gns-1", "port", json_integer(6));
+    e2e_expect_quiet(&p, 2000);
+
+    /* the same on the receiving side: saas's change waits there (never dropped) and is
+     * applied once edge's copy can be read again */
+    nul_key(p.rt[1], json_integer(1));
+    cr_assert_eq(nxc_test_poll(30000, unready, p.agent[1]), NXC_OK);
+    seq = e2e_last_seq(&p, 0);
+    e2e_set_spec(p.rt[0], &E2E_GNS, "gns-1", "port", json_integer(7));
+    e2e_expect_stream(&p, 0, seq + 1); /* published */
+    e2e_hold(&p, 3000);                /* edge cannot read its copy meanwhile */
+    nul_key(p.rt[1], json_null());
+    e2e_wait_spec(p.rt[1], &E2E_GNS, "gns-1", "port", json_integer(7));
+
+    /* an integer beyond 64 bits arrives as a real; every other number keeps value and type */
+    {
+        char kc[1024], log[1024];
+        const char *argv[] = {
+            "kubectl", "--kubeconfig",
+            kc,        "patch",
+            "gnses",   "gns-1",
+            "--type",  "merge",
+            "-p",      "{\"spec\":{\"annotations\":{\"huge\":18446744073709551615}}}",
+            NULL};
+
+        snprintf(kc, sizeof(kc), "%s/admin.kubeconfig", p.rt[0]->dir);
+        snprintf(log, sizeof(log), "%s/kubectl.log", p.dir);
+        cr_assert_eq(nxc_test_run(argv, log, 60000), 0, "kubectl failed; see %s", log);
+    }
+    b_obj = e2e_wait_path(p.rt[1], &E2E_GNS, "gns-1",
+                          (const char *[]){"spec", "annotations", "huge", NULL},
+                          json_real(18446744073709551615.0));
+    v = e2e_at(b_obj, (const char *[]){"spec", "annotations", "big", NULL});
+    cr_assert(json_is_integer(v) && json_integer_value(v) == 9007199254740993LL,
+              "a neighbour of the huge integer changed");
+    v = e2e_at(b_obj, (const char *[]){"spec", "port", NULL});
+    cr_assert(json_is_integer(v) && json_integer_value(v) == 7);
+    v = e2e_at(b_obj, (const char *[]){"metadata", "generation", NULL});
+    cr_assert(json_is_integer(v), "generation read as a real");
+    json_decref(b_obj);
     e2e_expect_quiet(&p, 2000);
     e2e_pair_down(&p);
 }

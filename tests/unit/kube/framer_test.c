@@ -1,5 +1,6 @@
 /* Watch stream framing: events split anywhere across chunks, line ends, limits, bad input. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,5 +221,48 @@ Test(kube, framer_keeps_nul_inside_a_string)
     cr_assert_eq(json_string_length(note), 3, "the string was cut at its NUL");
     cr_assert_eq(memcmp(json_string_value(note), "a\0b", 3), 0);
     json_decref(note);
+    nxc_kube_framer_free(f);
+}
+
+static int keep_event(void *ctx, json_t *ev)
+{
+    json_t **out = ctx;
+
+    *out = json_incref(ev);
+    return 0;
+}
+
+/* Only the integer beyond 64 bits becomes a real: every other number keeps its exact value
+ * and type, strings that look like numbers are left alone, reals stay as they were. */
+Test(kube, framer_only_the_huge_integer_becomes_a_real)
+{
+    static const char ev[] = "{\"huge\":18446744073709551615,\"neg\":-9223372036854775809,"
+                             "\"big\":9007199254740993,\"max\":9223372036854775807,"
+                             "\"min\":-9223372036854775808,\"gen\":4,\"pi\":3.14159,"
+                             "\"exp\":1.5e300,\"frac\":0.99999999999999999999999,"
+                             "\"s\":\"18446744073709551615 \\\" 99999999999999999999\","
+                             "\"a\":[1,99999999999999999999,2]}\n";
+    json_t *got = NULL;
+    nxc_kube_framer *f;
+
+    cr_assert_eq(nxc_kube_framer_new(4096, keep_event, &got, &f), 0);
+    cr_assert_eq(nxc_kube_framer_feed(f, ev, strlen(ev)), 0, "%s", nxc_error_last());
+    cr_assert_not_null(got);
+    cr_assert(json_is_real(json_object_get(got, "huge")));
+    cr_assert(json_is_real(json_object_get(got, "neg")));
+    cr_assert_eq(json_integer_value(json_object_get(got, "big")), 9007199254740993LL);
+    cr_assert_eq(json_integer_value(json_object_get(got, "max")), INT64_MAX);
+    cr_assert_eq(json_integer_value(json_object_get(got, "min")), INT64_MIN);
+    cr_assert(json_is_integer(json_object_get(got, "gen")));
+    cr_assert_eq(json_integer_value(json_object_get(got, "gen")), 4);
+    cr_assert(json_is_real(json_object_get(got, "pi")));
+    cr_assert(json_is_real(json_object_get(got, "exp")));
+    cr_assert(json_is_real(json_object_get(got, "frac")));
+    cr_assert_str_eq(json_string_value(json_object_get(got, "s")),
+                     "18446744073709551615 \" 99999999999999999999");
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(got, "a"), 0)), 1);
+    cr_assert(json_is_real(json_array_get(json_object_get(got, "a"), 1)));
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(got, "a"), 2)), 2);
+    json_decref(got);
     nxc_kube_framer_free(f);
 }
