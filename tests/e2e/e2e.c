@@ -44,7 +44,7 @@ void e2e_pair_up(e2e_pair *p)
 static void start_nats(e2e_pair *p, int flags)
 {
     nxc_test_natsd_opts hub, leaf;
-    int hub_port, relay_port;
+    int relay_port;
     char advertise[64], remote[96];
 
     if (!p->leaf) {
@@ -58,17 +58,21 @@ static void start_nats(e2e_pair *p, int flags)
         return;
     }
     cr_assert_eq(nxc_test_relay_start(&p->relay), 0);
-    hub_port = nxc_test_free_port();
-    cr_assert_eq(nxc_test_relay_add(p->relay, "leaf", "127.0.0.1", hub_port, &relay_port), 0);
+    /* the upstream is set once the hub has bound its leafnode port: a port natsd picks is
+     * picked again when another process took it first */
+    cr_assert_eq(nxc_test_relay_add(p->relay, "leaf", "127.0.0.1", 1, &relay_port), 0);
     snprintf(advertise, sizeof(advertise), "127.0.0.1:%d", relay_port);
     snprintf(remote, sizeof(remote), "nats-leaf://127.0.0.1:%d", relay_port);
     memset(&hub, 0, sizeof(hub));
     hub.name = "hub";
     hub.domain = "hub";
-    hub.leafnode_port = hub_port;
+    hub.leafnode_port = -1;
     hub.leafnode_advertise = advertise;
     hub.monitor_port = -1;
     cr_assert_eq(nxc_test_natsd_start(&hub, &p->nats), 0);
+    cr_assert_eq(nxc_test_relay_retarget(p->relay, "leaf", "127.0.0.1",
+                                         nxc_test_natsd_leafnode_port(p->nats)),
+                 0);
     memset(&leaf, 0, sizeof(leaf));
     leaf.name = "leaf";
     leaf.domain = "leaf";
