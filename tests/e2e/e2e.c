@@ -634,3 +634,13 @@ void e2e_hold(e2e_pair *p, long ms)
     /* the poll ends early only if an agent stops answering */
     cr_assert_eq(nxc_test_poll(ms, agent_died, p), NXC_EAGAIN, "an agent died during the fault");
 }
+
+int e2e_ready(void *agent)
+{
+    return nxc_test_agent_ready(agent) == 1;
+}
+
+int e2e_unready(void *agent)
+{
+    return nxc_test_agent_ready(agent) == 0;
+}

@@ -70,6 +70,10 @@ void e2e_pair_down(e2e_pair *p);
 void e2e_cleanup(void);
 /* Waits until both agents are ready. */
 void e2e_wait_ready(e2e_pair *p);
+/* Conditions for nxc_test_poll on one agent (ctx: nxc_test_agent *): /readyz says ready, or
+ * says not ready. */
+int e2e_ready(void *agent);
+int e2e_unready(void *agent);
 
 uint64_t e2e_last_seq(e2e_pair *p, int side);
 /* Waits until side's stream has exactly `want` messages (it must not pass want). */

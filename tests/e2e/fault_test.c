@@ -71,16 +71,6 @@ Test(e2e_fault, applier_killed_mid_apply_resumes, .timeout = 300)
     e2e_pair_down(&p);
 }
 
-static int agent_ready(void *ctx)
-{
-    return nxc_test_agent_ready(ctx) == 1;
-}
-
-static int agent_unready(void *ctx)
-{
-    return nxc_test_agent_ready(ctx) == 0;
-}
-
 /* Scenario: the peer's API server stopped for 30 s: events wait, then apply; the agent there
  * is not ready meanwhile. */
 Test(e2e_fault, peer_api_server_down_then_back, .timeout = 300)
@@ -91,9 +81,9 @@ Test(e2e_fault, peer_api_server_down_then_back, .timeout = 300)
     json_decref(e2e_create(p.rt[0], &E2E_CONFIG, "example/config.json"));
     e2e_wait_exists(p.rt[1], &E2E_CONFIG, "config-1");
 
-    cr_assert_eq(nxc_test_poll(10000, agent_ready, p.agent[1]), NXC_OK);
+    cr_assert_eq(nxc_test_poll(10000, e2e_ready, p.agent[1]), NXC_OK);
     cr_assert_eq(nxc_test_runtime_pause(p.rt[1]), 0);
-    cr_assert_eq(nxc_test_poll(20000, agent_unready, p.agent[1]), NXC_OK,
+    cr_assert_eq(nxc_test_poll(20000, e2e_unready, p.agent[1]), NXC_OK,
                  "/readyz stayed 200 with the API server down");
     json_decref(e2e_create(p.rt[0], &E2E_GNS, "example/gns.json"));
     e2e_set_spec(p.rt[0], &E2E_CONFIG, "config-1", "myStr0", json_string("during-outage"));
@@ -106,7 +96,7 @@ Test(e2e_fault, peer_api_server_down_then_back, .timeout = 300)
     e2e_wait_exists(p.rt[1], &E2E_GNS, "gns-1");
     e2e_wait_spec(p.rt[1], &E2E_CONFIG, "config-1", "myStr0", json_string("during-outage"));
     e2e_wait_gone(p.rt[1], &E2E_ROOT, "root-1");
-    cr_assert_eq(nxc_test_poll(40000, agent_ready, p.agent[1]), NXC_OK);
+    cr_assert_eq(nxc_test_poll(40000, e2e_ready, p.agent[1]), NXC_OK);
     e2e_expect_quiet(&p, 2000);
     e2e_expect_stream(&p, 1, 0);
     e2e_pair_down(&p);

@@ -363,11 +363,6 @@ Test(e2e_on_demand_fault, peer_trouble_holds_up_nothing, .timeout = 600)
     free(base);
 }
 
-static int agent_ready(void *ctx)
-{
-    return nxc_test_agent_ready(ctx);
-}
-
 /* On the source side, a type in the sub-graph that the agent may not read (403): reported on
  * the config, retried by its watch alone (no rescan loop over the other types), and the rest
  * of the sub-graph replicates; once the agent's role covers the type its objects follow. */
@@ -402,7 +397,7 @@ Test(e2e_on_demand_fault, unreadable_source_type_holds_up_nothing, .timeout = 40
     /* a later node of a readable type goes through meanwhile */
     node(saas, &E2E_GNS, "example/gns.json", "gns-2", gns_labels());
     e2e_wait_exists(edge, &E2E_GNS, "gns-2");
-    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, agent_ready, p.agent[0]), 0,
+    cr_assert_eq(nxc_test_poll(E2E_DEADLINE_MS, e2e_ready, p.agent[0]), 0,
                  "an unreadable type kept the agent from being ready");
     cr_assert_eq(nxc_test_agent_log_count(p.agent[0], "event=rescan-failed"), 0,
                  "an unreadable type made the agent rescan the others again and again");

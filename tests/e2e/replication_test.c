@@ -28,16 +28,6 @@ static void nul_key(nxc_test_runtime *rt, json_t *value)
     json_decref(patch);
 }
 
-static int ready(void *ctx)
-{
-    return nxc_test_agent_ready(ctx) == 1;
-}
-
-static int unready(void *ctx)
-{
-    return nxc_test_agent_ready(ctx) == 0;
-}
-
 Test(e2e, two_way_replication, .timeout = 300)
 {
     static const nxc_kube_gvr *const gvrs[3] = {&E2E_ROOT, &E2E_CONFIG, &E2E_GNS};
@@ -177,10 +167,10 @@ Test(e2e, two_way_replication, .timeout = 300)
     /* a NUL inside an object key cannot be read: saas is not ready and names the type; once
      * the key is gone the type flows again */
     nul_key(p.rt[0], json_integer(1));
-    cr_assert_eq(nxc_test_poll(30000, unready, p.agent[0]), NXC_OK,
+    cr_assert_eq(nxc_test_poll(30000, e2e_unready, p.agent[0]), NXC_OK,
                  "/readyz stayed 200 with an unreadable object");
     nul_key(p.rt[0], json_null()); /* merge patch: removes it */
-    cr_assert_eq(nxc_test_poll(90000, ready, p.agent[0]), NXC_OK);
+    cr_assert_eq(nxc_test_poll(90000, e2e_ready, p.agent[0]), NXC_OK);
     e2e_set_spec(p.rt[0], &E2E_GNS, "gns-1", "port", json_integer(6));
     e2e_wait_spec(p.rt[1], &E2E_GNS, "gns-1", "port", json_integer(6));
     e2e_expect_quiet(&p, 2000);
@@ -188,7 +178,7 @@ Test(e2e, two_way_replication, .timeout = 300)
     /* the same on the receiving side: saas's change waits there (never dropped) and is
      * applied once edge's copy can be read again */
     nul_key(p.rt[1], json_integer(1));
-    cr_assert_eq(nxc_test_poll(30000, unready, p.agent[1]), NXC_OK);
+    cr_assert_eq(nxc_test_poll(30000, e2e_unready, p.agent[1]), NXC_OK);
     seq = e2e_last_seq(&p, 0);
     e2e_set_spec(p.rt[0], &E2E_GNS, "gns-1", "port", json_integer(7));
     e2e_expect_stream(&p, 0, seq + 1); /* published */
